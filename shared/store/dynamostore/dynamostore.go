@@ -1,0 +1,496 @@
+// Package dynamostore is the record store on one DynamoDB table (single-table design,
+// README "Storage").
+//
+// Items of a call share the collection PK = C#<app>#<callId>:
+//
+//	SK #R            the record: v (record map), st (merge state), ver, GSI1 keys, ttl
+//	SK E#<sortKey>   one timeline entry per distinct callback: e, b (raw body), ttl
+//	SK U#<userId>    one participant entry per user: role, GSI2 keys, ttl
+//
+// GSI ByAppTime (GSI1PK = A#<app>#<yyyymmdd>, GSI1SK = <indexTs>#<callId>) lists an
+// app's calls by time; GSI ByUserTime (GSI2PK = U#<app>#<user>, GSI2SK = same) a user's.
+//
+// Writes per batch: one BatchWriteItem per 25 timeline entries across all calls, then
+// one conditional write per changed call (a PutItem, or a TransactWriteItems with the
+// participant entries when those change). The condition is an optimistic version:
+// a concurrent writer makes us re-read, re-merge and retry.
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/callkit-records/callkit-records/shared/record"
+	"github.com/callkit-records/callkit-records/shared/store"
+)
+
+// API is the part of the DynamoDB client the store uses.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Options tune the store.
+type Options struct {
+	Table           string
+	RetentionDays   int              // 0: keep forever
+	Now             func() time.Time // default time.Now
+	ConflictRetries int              // default 8
+	Log             *slog.Logger
+}
+
+// Store is a store.Store on DynamoDB.
+type Store struct {
+	api  API
+	opts Options
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store over a client built once at cold start.
+func New(api API, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ConflictRetries <= 0 {
+		opts.ConflictRetries = 8
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{api: api, opts: opts}
+}
+
+func encOpts(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
+func decOpts(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, op, err)
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+// stored is a record item as read for merging.
+type stored struct {
+	blob []byte
+	ver  int64
+	ttl  int64
+}
+
+// --- writes ---------------------------------------------------------------------------
+
+// Apply merges the updates (see the package comment for the writes it makes).
+func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
+	errs := make([]error, len(updates))
+	olds, err := s.readStates(ctx, updates)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	now := s.opts.Now().Unix()
+	merged := make([]store.Merged, len(updates))
+	var puts []types.WriteRequest
+	owner := map[string]int{} // event item key → update index, to map write failures back
+	for i := range updates {
+		u := &updates[i]
+		old := olds[pk(u.Key)]
+		merged[i], errs[i] = store.Merge(u.Key, s.liveBlob(old, now), u.Callbacks)
+		if errs[i] != nil {
+			continue
+		}
+		ttl := store.TTL(s.opts.RetentionDays, merged[i].Record.LastEventTs, now)
+		for _, e := range merged[i].Events {
+			item, err := s.eventItem(u.Key, e, ttl)
+			if err != nil {
+				errs[i] = err
+				break
+			}
+			owner[pk(u.Key)+"\x00"+e.SortKey] = i
+			puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+	}
+	for _, failed := range s.batchWrite(ctx, puts) {
+		if i, ok := owner[failed.key]; ok && errs[i] == nil {
+			errs[i] = failed.err
+		}
+	}
+	// One conditional write per changed call, a few at a time: they touch different items.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, recordWriters)
+	for i := range updates {
+		if errs[i] != nil || !merged[i].Changed {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = s.writeRecord(ctx, &updates[i], olds[pk(updates[i].Key)], merged[i])
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// recordWriters bounds the concurrent record writes of one batch.
+const recordWriters = 8
+
+// liveBlob is the stored state to merge into: none when the record has expired.
+func (s *Store) liveBlob(old *stored, now int64) []byte {
+	if old == nil || store.Expired(old.ttl, now) {
+		return nil
+	}
+	return old.blob
+}
+
+// readStates reads the record items of all updates, strongly consistent, ≤100 per call.
+func (s *Store) readStates(ctx context.Context, updates []store.Update) (map[string]*stored, error) {
+	out := make(map[string]*stored, len(updates))
+	var keys []map[string]types.AttributeValue
+	seen := map[string]bool{}
+	for _, u := range updates {
+		p := pk(u.Key)
+		if !seen[p] {
+			seen[p] = true
+			keys = append(keys, map[string]types.AttributeValue{attrPK: str(p), attrSK: str(skRecord)})
+		}
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		chunk := keys[:n]
+		keys = keys[n:]
+		for attempt := 0; len(chunk) > 0; attempt++ {
+			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+				s.opts.Table: {Keys: chunk, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK, st, ver, #t"),
+					ExpressionAttributeNames: map[string]string{"#t": attrTTL}},
+			}})
+			if err != nil {
+				return nil, unavailable("BatchGetItem", err)
+			}
+			for _, item := range res.Responses[s.opts.Table] {
+				st, err := decodeStored(item)
+				if err != nil {
+					return nil, err
+				}
+				out[item[attrPK].(*types.AttributeValueMemberS).Value] = st
+			}
+			chunk = res.UnprocessedKeys[s.opts.Table].Keys
+			if len(chunk) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, unavailable("BatchGetItem unprocessed keys", err)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func decodeStored(item map[string]types.AttributeValue) (*stored, error) {
+	st := &stored{}
+	if b, ok := item[attrState].(*types.AttributeValueMemberB); ok {
+		st.blob = b.Value
+	} else {
+		return nil, fmt.Errorf("%w: record item without state", store.ErrCorrupt)
+	}
+	st.ver = numAttr(item[attrVer])
+	st.ttl = numAttr(item[attrTTL])
+	return st, nil
+}
+
+func numAttr(v types.AttributeValue) int64 {
+	if n, ok := v.(*types.AttributeValueMemberN); ok {
+		x, _ := strconv.ParseInt(n.Value, 10, 64)
+		return x
+	}
+	return 0
+}
+
+func (s *Store) eventItem(k store.CallKey, e store.EventItem, ttl int64) (map[string]types.AttributeValue, error) {
+	ev, err := attributevalue.MarshalWithOptions(e.Event, encOpts)
+	if err != nil {
+		return nil, err
+	}
+	item := map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skEventPref + e.SortKey), attrEvent: ev}
+	if len(e.Body) > 0 {
+		item[attrBody] = str(string(e.Body))
+	}
+	if ttl > 0 {
+		item[attrTTL] = num(ttl)
+	}
+	return item, nil
+}
+
+type writeFailure struct {
+	key string
+	err error
+}
+
+// batchWrite puts items 25 at a time, retrying unprocessed items with backoff; it
+// returns the items that could not be written.
+func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) []writeFailure {
+	var failed []writeFailure
+	fail := func(rs []types.WriteRequest, err error) {
+		for _, r := range rs {
+			it := r.PutRequest.Item
+			failed = append(failed, writeFailure{key: it[attrPK].(*types.AttributeValueMemberS).Value + "\x00" + it[attrSK].(*types.AttributeValueMemberS).Value[len(skEventPref):], err: err})
+		}
+	}
+	for len(reqs) > 0 {
+		n := min(len(reqs), 25)
+		chunk := reqs[:n]
+		reqs = reqs[n:]
+		for attempt := 0; len(chunk) > 0; attempt++ {
+			res, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.opts.Table: chunk}})
+			if err != nil {
+				fail(chunk, unavailable("BatchWriteItem", err))
+				break
+			}
+			chunk = res.UnprocessedItems[s.opts.Table]
+			if len(chunk) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					fail(chunk, unavailable("BatchWriteItem unprocessed items", err))
+					break
+				}
+			}
+		}
+	}
+	return failed
+}
+
+// backoff sleeps before retry attempt (full jitter, 25 ms base, capped), giving up after
+// eight attempts or when ctx ends.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt >= 8 {
+		return errors.New("retries exhausted")
+	}
+	d := time.Duration(rand.Int64N(int64(25*time.Millisecond) << min(attempt, 5)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeRecord writes a changed record conditionally on the version it was merged from;
+// on a conflict it re-reads, re-merges and retries.
+func (s *Store) writeRecord(ctx context.Context, u *store.Update, old *stored, m store.Merged) error {
+	for attempt := 0; ; attempt++ {
+		err := s.putRecord(ctx, u.Key, old, m)
+		if err == nil || !isConditionFailure(err) {
+			return err
+		}
+		if attempt >= s.opts.ConflictRetries {
+			return fmt.Errorf("%w: call %s", store.ErrConflict, u.Key.CallID)
+		}
+		if err := backoff(ctx, min(attempt, 4)); err != nil {
+			return unavailable("conflict backoff", err)
+		}
+		if old, err = s.readOne(ctx, u.Key); err != nil {
+			return err
+		}
+		m, err = store.Merge(u.Key, s.liveBlob(old, s.opts.Now().Unix()), u.Callbacks)
+		if err != nil || !m.Changed {
+			return err
+		}
+	}
+}
+
+func (s *Store) readOne(ctx context.Context, k store.CallKey) (*stored, error) {
+	res, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.opts.Table), ConsistentRead: aws.Bool(true),
+		Key:                      map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skRecord)},
+		ProjectionExpression:     aws.String("st, ver, #t"),
+		ExpressionAttributeNames: map[string]string{"#t": attrTTL},
+	})
+	if err != nil {
+		return nil, unavailable("GetItem", err)
+	}
+	if res.Item == nil {
+		return nil, nil
+	}
+	return decodeStored(res.Item)
+}
+
+func isConditionFailure(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return true
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxTxParticipants keeps a transaction within DynamoDB's 100-item limit (the record is
+// the 101st... first). TUICallKit group calls are far smaller.
+const maxTxParticipants = 99
+
+func (s *Store) putRecord(ctx context.Context, k store.CallKey, old *stored, m store.Merged) error {
+	now := s.opts.Now().Unix()
+	r := &m.Record
+	ttl := store.TTL(s.opts.RetentionDays, r.LastEventTs, now)
+	view, err := attributevalue.MarshalWithOptions(r, encOpts)
+	if err != nil {
+		return err
+	}
+	var ver int64
+	cond := "attribute_not_exists(PK)"
+	vals := map[string]types.AttributeValue{}
+	if old != nil {
+		ver = old.ver
+		cond = "ver = :v"
+		vals[":v"] = num(ver)
+	}
+	item := map[string]types.AttributeValue{
+		attrPK: str(pk(k)), attrSK: str(skRecord),
+		attrView: view, attrState: &types.AttributeValueMemberB{Value: m.Blob}, attrVer: num(ver + 1),
+		attrGSI1PK: str(dayBucket(k.App, r.IndexTs)), attrGSI1SK: str(timeSK(r.IndexTs, k.CallID)),
+	}
+	if ttl > 0 {
+		item[attrTTL] = num(ttl)
+	}
+	if len(vals) == 0 {
+		vals = nil
+	}
+	if !m.ParticipantsChanged {
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.opts.Table), Item: item, ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals})
+		if err != nil && !isConditionFailure(err) {
+			return unavailable("PutItem", err)
+		}
+		return err
+	}
+	// The record and its participant entries change together, atomically, so the user
+	// index never disagrees with the record it points to.
+	tx := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.opts.Table), Item: item, ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals}}}
+	var rest []types.WriteRequest
+	for _, p := range r.Participants {
+		pi := map[string]types.AttributeValue{
+			attrPK: str(pk(k)), attrSK: str(skUserPref + p.UserID), attrRole: str(p.Role),
+			attrGSI2PK: str(userPK(k.App, p.UserID)), attrGSI2SK: str(timeSK(r.IndexTs, k.CallID)),
+		}
+		if ttl > 0 {
+			pi[attrTTL] = num(ttl + store.DaySeconds) // outlive the record a little: its ttl may grow
+		}
+		if len(tx) <= maxTxParticipants {
+			tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.opts.Table), Item: pi}})
+		} else {
+			rest = append(rest, types.WriteRequest{PutRequest: &types.PutRequest{Item: pi}})
+		}
+	}
+	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx}); err != nil {
+		if isConditionFailure(err) {
+			return err
+		}
+		return unavailable("TransactWriteItems", err)
+	}
+	if f := s.batchWrite(ctx, rest); len(f) > 0 {
+		return f[0].err
+	}
+	return nil
+}
+
+// --- reads ----------------------------------------------------------------------------
+
+// Get reads the call's record, and with withEvents its timeline, in one Query of the
+// item collection (the record sorts first, then the events; participants are excluded).
+func (s *Store) Get(ctx context.Context, k store.CallKey, withEvents bool) (record.Record, []record.Event, error) {
+	now := s.opts.Now().Unix()
+	if !withEvents {
+		res, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                aws.String(s.opts.Table),
+			Key:                      map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skRecord)},
+			ProjectionExpression:     aws.String("v, #t"),
+			ExpressionAttributeNames: map[string]string{"#t": attrTTL},
+		})
+		if err != nil {
+			return record.Record{}, nil, unavailable("GetItem", err)
+		}
+		r, err := decodeView(res.Item, now)
+		return r, nil, err
+	}
+	var r record.Record
+	var evs []record.Event
+	found := false
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.opts.Table),
+		KeyConditionExpression:    aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk(k)), ":lo": str(skRecord), ":hi": str(skAfterEvent)},
+		ProjectionExpression:      aws.String("SK, v, e, #t"),
+		ExpressionAttributeNames:  map[string]string{"#t": attrTTL},
+	}
+	for {
+		res, err := s.api.Query(ctx, in)
+		if err != nil {
+			return record.Record{}, nil, unavailable("Query", err)
+		}
+		for _, item := range res.Items {
+			if sk, _ := item[attrSK].(*types.AttributeValueMemberS); sk != nil && sk.Value == skRecord {
+				if r, err = decodeView(item, now); err != nil {
+					return r, nil, err
+				}
+				found = true
+				continue
+			}
+			var e record.Event
+			if err := attributevalue.UnmarshalWithOptions(item[attrEvent], &e, decOpts); err != nil {
+				return r, nil, fmt.Errorf("%w: event: %w", store.ErrCorrupt, err)
+			}
+			evs = append(evs, e)
+		}
+		if res.LastEvaluatedKey == nil || len(evs) >= store.MaxEventsPerCall {
+			break
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+	if !found {
+		return record.Record{}, nil, store.ErrNotFound
+	}
+	if evs == nil {
+		evs = []record.Event{}
+	}
+	return r, evs, nil
+}
+
+func decodeView(item map[string]types.AttributeValue, now int64) (record.Record, error) {
+	var r record.Record
+	if item == nil || store.Expired(numAttr(item[attrTTL]), now) {
+		return r, store.ErrNotFound
+	}
+	v, ok := item[attrView]
+	if !ok {
+		return r, fmt.Errorf("%w: record item without view", store.ErrCorrupt)
+	}
+	if err := attributevalue.UnmarshalWithOptions(v, &r, decOpts); err != nil {
+		return r, fmt.Errorf("%w: %w", store.ErrCorrupt, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/callkit-records/callkit-records/shared/record"
+)
+
+// EventItem is one timeline entry to store, with its sort key within the call.
+type EventItem struct {
+	SortKey string
+	Event   record.Event
+	Body    json.RawMessage
+}
+
+// Merged is what an adapter must write after merging an update into a stored state.
+type Merged struct {
+	Blob                []byte // the new encoded state
+	Record              record.Record
+	Changed             bool // the state changed: the record must be written
+	ParticipantsChanged bool // participant index entries must be (re)written
+	Events              []EventItem
+}
+
+// Merge folds an update's callbacks into the stored state oldBlob (nil: a new call).
+// It is pure; adapters wrap it in their read–write cycle.
+func Merge(key CallKey, oldBlob []byte, in []Incoming) (Merged, error) {
+	st := record.NewState(key.App, key.CallID)
+	var old record.Record
+	if oldBlob != nil {
+		var err error
+		if st, err = record.UnmarshalState(oldBlob); err != nil {
+			return Merged{}, fmt.Errorf("%w: call %s: %w", ErrCorrupt, key.CallID, err)
+		}
+		old = st.Record()
+	}
+	var m Merged
+	seen := make(map[string]bool, len(in))
+	for i := range in {
+		cb := &in[i].Callback
+		st.Apply(cb)
+		k := cb.Key()
+		sk := EventSortKey(cb.EventTime, cb.Command.String(), cb.UserID, k.Hash)
+		if seen[sk] {
+			continue
+		}
+		seen[sk] = true
+		m.Events = append(m.Events, EventItem{SortKey: sk, Event: record.EventOf(cb, in[i].ReceivedAt), Body: in[i].Body})
+	}
+	blob, err := st.Marshal()
+	if err != nil {
+		return Merged{}, err
+	}
+	m.Blob = blob
+	m.Changed = !bytes.Equal(blob, oldBlob)
+	m.Record = st.Record()
+	m.ParticipantsChanged = m.Changed && participantsDiffer(&old, &m.Record)
+	return m, nil
+}
+
+func participantsDiffer(a, b *record.Record) bool {
+	if a.IndexTs != b.IndexTs || len(a.Participants) != len(b.Participants) {
+		return true
+	}
+	roles := make(map[string]string, len(a.Participants))
+	for _, p := range a.Participants {
+		roles[p.UserID] = p.Role
+	}
+	for _, p := range b.Participants {
+		if r, ok := roles[p.UserID]; !ok || r != p.Role {
+			return true
+		}
+	}
+	return false
+}
