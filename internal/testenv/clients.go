@@ -19,6 +19,12 @@ type ClientOption func(*clientConfig)
 
 type clientConfig struct {
 	maxAttempts int
+	ddbOptions  []func(*dynamodb.Options)
+}
+
+// WithDynamoDBOption adds a DynamoDB client option, e.g. a request meter's middleware.
+func WithDynamoDBOption(fn func(*dynamodb.Options)) ClientOption {
+	return func(c *clientConfig) { c.ddbOptions = append(c.ddbOptions, fn) }
 }
 
 // WithMaxAttempts sets the SDK retryer's maximum attempts (1 = no retries),
@@ -46,10 +52,15 @@ func awsConfig(opts []ClientOption) aws.Config {
 // Response CRC32 validation is off: DynamoDB Local sends no x-amz-crc32 header
 // on error responses, which otherwise makes the SDK log a warning per error.
 func NewDynamoDBClient(endpoint string, opts ...ClientOption) *dynamodb.Client {
-	return dynamodb.NewFromConfig(awsConfig(opts), func(o *dynamodb.Options) {
+	var cc clientConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	fns := append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.DisableValidateResponseChecksum = true
-	})
+	}}, cc.ddbOptions...)
+	return dynamodb.NewFromConfig(awsConfig(opts), fns...)
 }
 
 // NewSQSClient returns an SQS client for endpoint (e.g. http://127.0.0.1:15000)

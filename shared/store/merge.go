@@ -17,11 +17,13 @@ type EventItem struct {
 
 // Merged is what an adapter must write after merging an update into a stored state.
 type Merged struct {
-	Blob                []byte // the new encoded state
-	Record              record.Record
-	Changed             bool // the state changed: the record must be written
-	ParticipantsChanged bool // participant index entries must be (re)written
-	Events              []EventItem
+	Blob    []byte // the new encoded state
+	Record  record.Record
+	Changed bool // the state changed: the record must be written
+	// Participants whose index entries must be (re)written: new or changed role, or
+	// all of them when the record's IndexTs moved.
+	Participants []record.Participant
+	Events       []EventItem
 }
 
 // Merge folds an update's callbacks into the stored state oldBlob (nil: a new call).
@@ -56,22 +58,25 @@ func Merge(key CallKey, oldBlob []byte, in []Incoming) (Merged, error) {
 	m.Blob = blob
 	m.Changed = !bytes.Equal(blob, oldBlob)
 	m.Record = st.Record()
-	m.ParticipantsChanged = m.Changed && participantsDiffer(&old, &m.Record)
+	if m.Changed {
+		m.Participants = changedParticipants(&old, &m.Record)
+	}
 	return m, nil
 }
 
-func participantsDiffer(a, b *record.Record) bool {
-	if a.IndexTs != b.IndexTs || len(a.Participants) != len(b.Participants) {
-		return true
+func changedParticipants(old, cur *record.Record) []record.Participant {
+	if old.IndexTs != cur.IndexTs {
+		return cur.Participants
 	}
-	roles := make(map[string]string, len(a.Participants))
-	for _, p := range a.Participants {
+	roles := make(map[string]string, len(old.Participants))
+	for _, p := range old.Participants {
 		roles[p.UserID] = p.Role
 	}
-	for _, p := range b.Participants {
+	var out []record.Participant
+	for _, p := range cur.Participants {
 		if r, ok := roles[p.UserID]; !ok || r != p.Role {
-			return true
+			out = append(out, p)
 		}
 	}
-	return false
+	return out
 }

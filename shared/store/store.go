@@ -154,3 +154,17 @@ func Pad10(ts int64) string {
 	}
 	return string(b[:])
 }
+
+// Failure is the last recorded reason a queue message failed.
+type Failure struct {
+	MessageID    string `json:"messageId"`
+	Reason       string `json:"reason"`
+	ReceiveCount int    `json:"receiveCount"`
+	At           int64  `json:"at"` // Unix milliseconds
+}
+
+// FailureLog keeps failure reasons for dead-letter tooling.
+type FailureLog interface {
+	RecordFailure(ctx context.Context, messageID, reason string, receiveCount int) error
+	Failure(ctx context.Context, messageID string) (Failure, error)
+}

@@ -450,3 +450,37 @@ func Perturb(r *rand.Rand, call Call) []callback.Callback {
 	}
 	return out
 }
+
+// Stream interleaves the callbacks of many concurrent calls the way they reach the
+// webhook: by event time, with Tencent's retries (an un-acked attempt is retried 1–5 s
+// later, up to 6 attempts in all) arriving a little later than the original.
+func Stream(r *rand.Rand, calls []Call) []callback.Callback {
+	type arrival struct {
+		at int64 // milliseconds
+		cb callback.Callback
+	}
+	var as []arrival
+	for _, c := range calls {
+		for _, cb := range c.Callbacks {
+			at := cb.EventTime*1000 + int64(r.IntN(300))
+			as = append(as, arrival{at, cb})
+			retries := 0
+			switch k := r.IntN(20); {
+			case k == 0:
+				retries = 5
+			case k < 3:
+				retries = 1 + r.IntN(2)
+			}
+			for i, delay := range []int64{0, 1000, 1000, 2000, 3000, 5000}[:retries] {
+				at += delay + int64(r.IntN(200)) + int64(i)
+				as = append(as, arrival{at, cb})
+			}
+		}
+	}
+	sort.SliceStable(as, func(i, j int) bool { return as[i].at < as[j].at })
+	out := make([]callback.Callback, len(as))
+	for i, a := range as {
+		out[i] = a.cb
+	}
+	return out
+}

@@ -3,21 +3,30 @@
 //
 // Items of a call share the collection PK = C#<app>#<callId>:
 //
-//	SK #R            the record: v (record map), st (merge state), ver, GSI1 keys, ttl
+//	SK #R            the record: st (deflated merge state), ver, f, ttl, GSI1 keys
 //	SK E#<sortKey>   one timeline entry per distinct callback: e, b (raw body), ttl
 //	SK U#<userId>    one participant entry per user: role, GSI2 keys, ttl
 //
-// GSI ByAppTime (GSI1PK = A#<app>#<yyyymmdd>, GSI1SK = <indexTs>#<callId>) lists an
-// app's calls by time; GSI ByUserTime (GSI2PK = U#<app>#<user>, GSI2SK = same) a user's.
+// The record itself is derived from st on read (State.Record is pure and cheap), so the
+// item stays small: one write unit. GSI ByAppTime (GSI1PK = A#<app>#<yyyymmdd>, GSI1SK =
+// <indexTs>#<callId>) projects only f — "result|callType|mediaType|status" — and a
+// day-rounded ttl: listings filter and count from the index alone, and the index entry is
+// rewritten only when those change. GSI ByUserTime (GSI2PK = U#<app>#<user>, GSI2SK
+// likewise) projects role and ttl.
 //
-// Writes per batch: one BatchWriteItem per 25 timeline entries across all calls, then
-// one conditional write per changed call (a PutItem, or a TransactWriteItems with the
-// participant entries when those change). The condition is an optimistic version:
-// a concurrent writer makes us re-read, re-merge and retry.
+// Writes per batch: one BatchWriteItem per 25 items for the timeline entries and the new
+// or changed participant entries of all calls, then one conditional PutItem per changed
+// record. The condition is an optimistic version: a writer that loses re-reads,
+// re-merges, rewrites all participant entries of the merged record and retries. Because
+// every writer puts its participant entries before its record, the last successful
+// record writer also wrote the participant entries last, so they converge without a
+// transaction (which would cost twice the write units). A crash between the two writes
+// leaves the record unchanged, so the redelivery rewrites both.
 package dynamostore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +36,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -41,7 +49,6 @@ type API interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
@@ -75,9 +82,6 @@ func New(api API, opts Options) *Store {
 	}
 	return &Store{api: api, opts: opts}
 }
-
-func encOpts(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
-func decOpts(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, op, err)
@@ -125,8 +129,12 @@ func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 				errs[i] = err
 				break
 			}
-			owner[pk(u.Key)+"\x00"+e.SortKey] = i
+			owner[pk(u.Key)+"\x00"+skEventPref+e.SortKey] = i
 			puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+		for _, p := range merged[i].Participants {
+			owner[pk(u.Key)+"\x00"+skUserPref+p.UserID] = i
+			puts = append(puts, participantPut(u.Key, &merged[i].Record, p, now, s.opts.RetentionDays))
 		}
 	}
 	for _, failed := range s.batchWrite(ctx, puts) {
@@ -207,11 +215,15 @@ func (s *Store) readStates(ctx context.Context, updates []store.Update) (map[str
 
 func decodeStored(item map[string]types.AttributeValue) (*stored, error) {
 	st := &stored{}
-	if b, ok := item[attrState].(*types.AttributeValueMemberB); ok {
-		st.blob = b.Value
-	} else {
+	b, ok := item[attrState].(*types.AttributeValueMemberB)
+	if !ok {
 		return nil, fmt.Errorf("%w: record item without state", store.ErrCorrupt)
 	}
+	blob, err := decompress(b.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: state: %w", store.ErrCorrupt, err)
+	}
+	st.blob = blob
 	st.ver = numAttr(item[attrVer])
 	st.ttl = numAttr(item[attrTTL])
 	return st, nil
@@ -226,11 +238,11 @@ func numAttr(v types.AttributeValue) int64 {
 }
 
 func (s *Store) eventItem(k store.CallKey, e store.EventItem, ttl int64) (map[string]types.AttributeValue, error) {
-	ev, err := attributevalue.MarshalWithOptions(e.Event, encOpts)
+	ev, err := json.Marshal(e.Event)
 	if err != nil {
 		return nil, err
 	}
-	item := map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skEventPref + e.SortKey), attrEvent: ev}
+	item := map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skEventPref + e.SortKey), attrEvent: str(string(ev))}
 	if len(e.Body) > 0 {
 		item[attrBody] = str(string(e.Body))
 	}
@@ -252,7 +264,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) []wri
 	fail := func(rs []types.WriteRequest, err error) {
 		for _, r := range rs {
 			it := r.PutRequest.Item
-			failed = append(failed, writeFailure{key: it[attrPK].(*types.AttributeValueMemberS).Value + "\x00" + it[attrSK].(*types.AttributeValueMemberS).Value[len(skEventPref):], err: err})
+			failed = append(failed, writeFailure{key: attrString(it[attrPK]) + "\x00" + attrString(it[attrSK]), err: err})
 		}
 	}
 	for len(reqs) > 0 {
@@ -311,11 +323,33 @@ func (s *Store) writeRecord(ctx context.Context, u *store.Update, old *stored, m
 		if old, err = s.readOne(ctx, u.Key); err != nil {
 			return err
 		}
-		m, err = store.Merge(u.Key, s.liveBlob(old, s.opts.Now().Unix()), u.Callbacks)
+		now := s.opts.Now().Unix()
+		m, err = store.Merge(u.Key, s.liveBlob(old, now), u.Callbacks)
 		if err != nil || !m.Changed {
 			return err
 		}
+		// Our earlier participant puts may have landed after the winner's: rewrite them all
+		// from the merged state before trying again.
+		var puts []types.WriteRequest
+		for _, p := range m.Record.Participants {
+			puts = append(puts, participantPut(u.Key, &m.Record, p, now, s.opts.RetentionDays))
+		}
+		if f := s.batchWrite(ctx, puts); len(f) > 0 {
+			return f[0].err
+		}
 	}
+}
+
+// participantPut is the user-index entry of one participant.
+func participantPut(k store.CallKey, r *record.Record, p record.Participant, now int64, retentionDays int) types.WriteRequest {
+	item := map[string]types.AttributeValue{
+		attrPK: str(pk(k)), attrSK: str(skUserPref + p.UserID), attrRole: str(p.Role),
+		attrGSI2PK: str(userPK(k.App, p.UserID)), attrGSI2SK: str(timeSK(r.IndexTs, k.CallID)),
+	}
+	if ttl := dayTTL(store.TTL(retentionDays, r.LastEventTs, now)); ttl > 0 {
+		item[attrTTL] = num(ttl + store.DaySeconds) // outlive the record a little: its ttl may grow
+	}
+	return types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
 }
 
 func (s *Store) readOne(ctx context.Context, k store.CallKey) (*stored, error) {
@@ -339,83 +373,52 @@ func isConditionFailure(err error) bool {
 	if errors.As(err, &ccf) {
 		return true
 	}
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return true
-			}
-		}
-	}
 	return false
 }
-
-// maxTxParticipants keeps a transaction within DynamoDB's 100-item limit (the record is
-// the 101st... first). TUICallKit group calls are far smaller.
-const maxTxParticipants = 99
 
 func (s *Store) putRecord(ctx context.Context, k store.CallKey, old *stored, m store.Merged) error {
 	now := s.opts.Now().Unix()
 	r := &m.Record
-	ttl := store.TTL(s.opts.RetentionDays, r.LastEventTs, now)
-	view, err := attributevalue.MarshalWithOptions(r, encOpts)
+	ttl := dayTTL(store.TTL(s.opts.RetentionDays, r.LastEventTs, now))
+	blob, err := compress(m.Blob)
 	if err != nil {
 		return err
 	}
 	var ver int64
 	cond := "attribute_not_exists(PK)"
-	vals := map[string]types.AttributeValue{}
+	var vals map[string]types.AttributeValue
 	if old != nil {
 		ver = old.ver
 		cond = "ver = :v"
-		vals[":v"] = num(ver)
+		vals = map[string]types.AttributeValue{":v": num(ver)}
 	}
 	item := map[string]types.AttributeValue{
 		attrPK: str(pk(k)), attrSK: str(skRecord),
-		attrView: view, attrState: &types.AttributeValueMemberB{Value: m.Blob}, attrVer: num(ver + 1),
+		attrState: &types.AttributeValueMemberB{Value: blob}, attrVer: num(ver + 1), attrFilter: str(filterSummary(r)),
 		attrGSI1PK: str(dayBucket(k.App, r.IndexTs)), attrGSI1SK: str(timeSK(r.IndexTs, k.CallID)),
 	}
 	if ttl > 0 {
 		item[attrTTL] = num(ttl)
 	}
-	if len(vals) == 0 {
-		vals = nil
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.opts.Table), Item: item, ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals})
+	if err != nil && !isConditionFailure(err) {
+		return unavailable("PutItem", err)
 	}
-	if !m.ParticipantsChanged {
-		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.opts.Table), Item: item, ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals})
-		if err != nil && !isConditionFailure(err) {
-			return unavailable("PutItem", err)
-		}
-		return err
+	return err
+}
+
+// dayTTL rounds an expiry up to the next UTC midnight, so the projected ttl of an index
+// entry does not change (and cost an index write) with every event of a call.
+func dayTTL(ttl int64) int64 {
+	if ttl == 0 {
+		return 0
 	}
-	// The record and its participant entries change together, atomically, so the user
-	// index never disagrees with the record it points to.
-	tx := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.opts.Table), Item: item, ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals}}}
-	var rest []types.WriteRequest
-	for _, p := range r.Participants {
-		pi := map[string]types.AttributeValue{
-			attrPK: str(pk(k)), attrSK: str(skUserPref + p.UserID), attrRole: str(p.Role),
-			attrGSI2PK: str(userPK(k.App, p.UserID)), attrGSI2SK: str(timeSK(r.IndexTs, k.CallID)),
-		}
-		if ttl > 0 {
-			pi[attrTTL] = num(ttl + store.DaySeconds) // outlive the record a little: its ttl may grow
-		}
-		if len(tx) <= maxTxParticipants {
-			tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.opts.Table), Item: pi}})
-		} else {
-			rest = append(rest, types.WriteRequest{PutRequest: &types.PutRequest{Item: pi}})
-		}
-	}
-	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx}); err != nil {
-		if isConditionFailure(err) {
-			return err
-		}
-		return unavailable("TransactWriteItems", err)
-	}
-	if f := s.batchWrite(ctx, rest); len(f) > 0 {
-		return f[0].err
-	}
-	return nil
+	return dayStart(ttl-1) + store.DaySeconds
+}
+
+// filterSummary is what the app index needs to filter and count without the record.
+func filterSummary(r *record.Record) string {
+	return r.CallResult + "|" + r.CallType + "|" + r.MediaType + "|" + r.Status
 }
 
 // --- reads ----------------------------------------------------------------------------
@@ -428,13 +431,13 @@ func (s *Store) Get(ctx context.Context, k store.CallKey, withEvents bool) (reco
 		res, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName:                aws.String(s.opts.Table),
 			Key:                      map[string]types.AttributeValue{attrPK: str(pk(k)), attrSK: str(skRecord)},
-			ProjectionExpression:     aws.String("v, #t"),
+			ProjectionExpression:     aws.String("st, #t"),
 			ExpressionAttributeNames: map[string]string{"#t": attrTTL},
 		})
 		if err != nil {
 			return record.Record{}, nil, unavailable("GetItem", err)
 		}
-		r, err := decodeView(res.Item, now)
+		r, err := decodeRecord(res.Item, now)
 		return r, nil, err
 	}
 	var r record.Record
@@ -444,7 +447,7 @@ func (s *Store) Get(ctx context.Context, k store.CallKey, withEvents bool) (reco
 		TableName:                 aws.String(s.opts.Table),
 		KeyConditionExpression:    aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk(k)), ":lo": str(skRecord), ":hi": str(skAfterEvent)},
-		ProjectionExpression:      aws.String("SK, v, e, #t"),
+		ProjectionExpression:      aws.String("SK, st, e, #t"),
 		ExpressionAttributeNames:  map[string]string{"#t": attrTTL},
 	}
 	for {
@@ -453,15 +456,15 @@ func (s *Store) Get(ctx context.Context, k store.CallKey, withEvents bool) (reco
 			return record.Record{}, nil, unavailable("Query", err)
 		}
 		for _, item := range res.Items {
-			if sk, _ := item[attrSK].(*types.AttributeValueMemberS); sk != nil && sk.Value == skRecord {
-				if r, err = decodeView(item, now); err != nil {
+			if attrString(item[attrSK]) == skRecord {
+				if r, err = decodeRecord(item, now); err != nil {
 					return r, nil, err
 				}
 				found = true
 				continue
 			}
 			var e record.Event
-			if err := attributevalue.UnmarshalWithOptions(item[attrEvent], &e, decOpts); err != nil {
+			if err := json.Unmarshal([]byte(attrString(item[attrEvent])), &e); err != nil {
 				return r, nil, fmt.Errorf("%w: event: %w", store.ErrCorrupt, err)
 			}
 			evs = append(evs, e)
@@ -480,17 +483,18 @@ func (s *Store) Get(ctx context.Context, k store.CallKey, withEvents bool) (reco
 	return r, evs, nil
 }
 
-func decodeView(item map[string]types.AttributeValue, now int64) (record.Record, error) {
-	var r record.Record
+// decodeRecord derives the record from a stored item's state.
+func decodeRecord(item map[string]types.AttributeValue, now int64) (record.Record, error) {
 	if item == nil || store.Expired(numAttr(item[attrTTL]), now) {
-		return r, store.ErrNotFound
+		return record.Record{}, store.ErrNotFound
 	}
-	v, ok := item[attrView]
-	if !ok {
-		return r, fmt.Errorf("%w: record item without view", store.ErrCorrupt)
+	st, err := decodeStored(item)
+	if err != nil {
+		return record.Record{}, err
 	}
-	if err := attributevalue.UnmarshalWithOptions(v, &r, decOpts); err != nil {
-		return r, fmt.Errorf("%w: %w", store.ErrCorrupt, err)
+	state, err := record.UnmarshalState(st.blob)
+	if err != nil {
+		return record.Record{}, fmt.Errorf("%w: %w", store.ErrCorrupt, err)
 	}
-	return r, nil
+	return state.Record(), nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/callkit-records/callkit-records/shared/store"
 )
 
@@ -22,7 +24,7 @@ const (
 	attrTTL    = "ttl"
 	attrVer    = "ver"
 	attrState  = "st"
-	attrView   = "v"
+	attrFilter = "f"
 	attrRole   = "role"
 	attrEvent  = "e"
 	attrBody   = "b"
@@ -65,3 +67,10 @@ func parseTimeSK(s string) (store.Position, bool) {
 }
 
 func dayStart(ts int64) int64 { return ts - ((ts%store.DaySeconds)+store.DaySeconds)%store.DaySeconds }
+
+func attrString(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}

@@ -250,6 +250,21 @@ func testConcurrent(t *testing.T, newStore Factory) {
 		got, evs := mustGet(t, s, store.CallKey{App: app, CallID: c.CallID}, true)
 		checkRecord(t, got, c, c.Callbacks)
 		checkEvents(t, evs, c.Callbacks)
+		// The user index converged too: every participant finds the call at its IndexTs.
+		for _, p := range got.Participants {
+			q := store.Query{App: app, UserID: p.UserID, From: got.IndexTs, To: got.IndexTs}
+			page, err := s.List(context.Background(), q, nil, 10, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, r := range page.Records {
+				found = found || r.CallID == c.CallID
+			}
+			if !found {
+				t.Fatalf("user %s does not find call %s at %d after concurrent writes", p.UserID, c.CallID, got.IndexTs)
+			}
+		}
 	}
 }
 
