@@ -16,7 +16,9 @@ import (
 
 	"github.com/callkit-records/callkit-records/shared/config"
 	"github.com/callkit-records/callkit-records/shared/ingest"
+	"github.com/callkit-records/callkit-records/shared/persist"
 	"github.com/callkit-records/callkit-records/shared/queue/boltqueue"
+	"github.com/callkit-records/callkit-records/shared/store/boltstore"
 )
 
 // Demo settings used when CALLKIT_SDKAPPIDS is not set, so `make run` works out of the box.
@@ -38,12 +40,14 @@ type Options struct {
 
 // Server is a running local server.
 type Server struct {
-	opts  Options
-	ln    net.Listener
-	http  *http.Server
-	queue *boltqueue.Queue
-	done  chan error
-	demo  bool
+	opts     Options
+	ln       net.Listener
+	http     *http.Server
+	queue    *boltqueue.Queue
+	store    *boltstore.Store
+	consumer *Consumer
+	done     chan error
+	demo     bool
 }
 
 // WithDemoDefaults fills in the demo app id and key when none are configured.
@@ -78,12 +82,20 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := boltstore.Open(filepath.Join(opts.DataDir, "records.db"), boltstore.Options{RetentionDays: opts.Config.RetentionDays})
+	if err != nil {
+		_ = q.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		_ = q.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
 	}
-	s := &Server{opts: opts, ln: ln, queue: q, done: make(chan error, 1), demo: demo}
+	s := &Server{opts: opts, ln: ln, queue: q, store: st, done: make(chan error, 1), demo: demo}
+	s.consumer = &Consumer{Queue: q, Handler: persist.New(st, nil, opts.Log, persist.Options{}), Log: opts.Log}
+	s.consumer.Start()
 
 	webhook := ingest.New(ingest.ConfigFrom(opts.Config), q, opts.Log)
 	mux := http.NewServeMux()
@@ -119,14 +131,18 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Queue exposes the embedded queue (DLQ tooling and tests).
 func (s *Server) Queue() *boltqueue.Queue { return s.queue }
 
+// Store exposes the embedded store (tests, tools).
+func (s *Server) Store() *boltstore.Store { return s.store }
+
 // Done reports the serve loop's end.
 func (s *Server) Done() <-chan error { return s.done }
 
-// Shutdown stops accepting requests, lets in-flight ones finish, then closes the queue
-// (committing pending operations) and the store.
+// Shutdown stops accepting requests, lets in-flight ones finish, lets the consumer finish
+// its batches, then closes the queue (committing pending operations) and the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
-	return errors.Join(err, s.queue.Close())
+	s.consumer.Stop()
+	return errors.Join(err, s.queue.Close(), s.store.Close())
 }
 
 // Run starts the server and blocks until ctx is cancelled (SIGTERM), then shuts down.
