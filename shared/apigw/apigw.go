@@ -103,7 +103,13 @@ func (w *ResponseWriter) Response() events.APIGatewayV2HTTPResponse {
 	}
 	res := events.APIGatewayV2HTTPResponse{StatusCode: w.status, Headers: map[string]string{}}
 	for k, v := range w.header {
-		if len(v) > 0 {
+		switch {
+		case len(v) == 0:
+		case k == "Set-Cookie":
+			// Payload format 2.0 returns cookies separately: joined with commas they
+			// would be corrupted (Expires dates contain a comma).
+			res.Cookies = append(res.Cookies, v...)
+		default:
 			res.Headers[k] = strings.Join(v, ",")
 		}
 	}

@@ -294,7 +294,8 @@ func idField(raw json.RawMessage, field string, required bool) (string, error) {
 			return "", invalid(field, "must be a string")
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		if !isInteger(raw) {
+		// Any number of digits: the id is kept as its decimal text, never converted.
+		if !isIntegerN(raw, MaxIDBytes) {
 			return "", invalid(field, "must be a string or an integer")
 		}
 		s = string(raw)
@@ -383,11 +384,15 @@ func unquote(raw json.RawMessage) (string, error) {
 	return s, err
 }
 
-func isInteger(b []byte) bool {
+// isInteger reports whether b is an optionally negative decimal integer of at most 19
+// digits (so that it fits an int64 unless it is out of range).
+func isInteger(b []byte) bool { return isIntegerN(b, 19) }
+
+func isIntegerN(b []byte, maxDigits int) bool {
 	if len(b) > 0 && b[0] == '-' {
 		b = b[1:]
 	}
-	if len(b) == 0 || len(b) > 19 {
+	if len(b) == 0 || len(b) > maxDigits {
 		return false
 	}
 	for _, c := range b {

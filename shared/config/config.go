@@ -130,7 +130,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 
 	if s := getenv("CALLKIT_QUERY_RPS"); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f <= 0 || f > 1e6 {
+		if err != nil || !(f > 0 && f <= 1e6) { // written so that NaN fails too
 			bad("CALLKIT_QUERY_RPS", "%q must be a positive number", s)
 		}
 		c.QueryRPS = f

@@ -42,7 +42,9 @@ func VerifySign(token, sign, requestTime string, now time.Time, window time.Dura
 	if skew < 0 {
 		skew = -skew
 	}
-	if time.Duration(skew)*time.Second > window {
+	// Compare in seconds: time.Duration(skew)*time.Second overflows for skews beyond
+	// ~292 years, which would let a far-off RequestTime pass as within the window.
+	if skew > int64(window/time.Second) {
 		return ErrExpired
 	}
 	want := Sign(token, requestTime)

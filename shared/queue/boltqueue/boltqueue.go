@@ -63,6 +63,7 @@ const (
 	opDelete
 	opFail
 	opRedrive
+	opReceived // a delivery happened: count it durably, as SQS counts receives
 )
 
 type op struct {
@@ -71,6 +72,7 @@ type op struct {
 	id     uint64
 	reason string
 	done   chan error // nil for fire-and-forget operations
+	force  bool       // opFail: dead-letter now, whatever the count
 	moved  bool       // set by commit: a failed message went to the dead-letter bucket
 	retry  time.Time  // set by commit: when a failed message is visible again
 }
@@ -92,7 +94,8 @@ func ParseMessageID(s string) (uint64, error) { return strconv.ParseUint(s, 16, 
 // DeadLetter is a message that exhausted its receives.
 type DeadLetter struct {
 	ID       uint64          `json:"id"`
-	Body     json.RawMessage `json:"body"`
+	Body     json.RawMessage `json:"body"`    // the message, when it is JSON (envelopes are)
+	RawBody  []byte          `json:"rawBody"` // the message, when it is not JSON (else null)
 	Attempts int             `json:"attempts"`
 	Reason   string          `json:"reason"`
 	FailedAt int64           `json:"failedAt"` // Unix milliseconds
@@ -236,12 +239,27 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility, wait time.Dura
 }
 
 func (q *Queue) scan(max int, visibility time.Duration) ([]Delivery, chan struct{}, error) {
+	out, exhausted, wake, err := q.scanLocked(max, visibility)
+	// Submitted outside the lock: the writer takes it after each commit.
+	for _, d := range out {
+		_ = q.submit(context.Background(), &op{kind: opReceived, id: d.ID})
+	}
+	for _, d := range exhausted {
+		reason := fmt.Sprintf("received %d times without completing (the consumer crashed or timed out)", d.ReceiveCount-1)
+		_ = q.submit(context.Background(), &op{kind: opFail, id: d.ID, reason: reason, force: true})
+	}
+	return out, wake, err
+}
+
+// scanLocked picks visible messages. A message already received MaxReceiveCount times
+// without being deleted or failed (its consumer crashed) is not delivered again but
+// dead-lettered, so a poison message cannot loop forever.
+func (q *Queue) scanLocked(max int, visibility time.Duration) (out, exhausted []Delivery, wake chan struct{}, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	wake := q.wake
+	wake = q.wake
 	now := q.opts.Now()
-	var out []Delivery
-	err := q.db.View(func(tx *bolt.Tx) error {
+	err = q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketMsgs).Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
 			id := binary.BigEndian.Uint64(k)
@@ -249,17 +267,26 @@ func (q *Queue) scan(max int, visibility time.Duration) ([]Delivery, chan struct
 				continue
 			}
 			attempts, sent, body := decode(v)
-			out = append(out, Delivery{ID: id, Body: append([]byte(nil), body...), ReceiveCount: attempts + 1, SentAt: sent})
+			d := Delivery{ID: id, ReceiveCount: attempts + 1, SentAt: sent}
+			if attempts >= q.opts.MaxReceiveCount {
+				exhausted = append(exhausted, d)
+				continue
+			}
+			d.Body = append([]byte(nil), body...)
+			out = append(out, d)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, wake, err
+		return nil, nil, wake, err
 	}
 	for _, d := range out {
 		q.hidden[d.ID] = now.Add(visibility)
 	}
-	return out, wake, nil
+	for _, d := range exhausted {
+		q.hidden[d.ID] = now.Add(time.Hour) // until the dead-lettering commits
+	}
+	return out, exhausted, wake, nil
 }
 
 // Delete removes successfully processed messages. It does not wait for the commit: a
@@ -272,6 +299,8 @@ func (q *Queue) Delete(ids ...uint64) {
 
 // Fail records a failed attempt: the message becomes visible again after a backoff, or
 // moves to the dead-letter bucket once it has been received MaxReceiveCount times.
+// Receives are counted when they happen, so a consumer that crashes mid-batch (and
+// never calls Fail) also exhausts a poison message's receives.
 func (q *Queue) Fail(id uint64, reason string) {
 	q.mu.Lock()
 	q.hidden[id] = q.opts.Now().Add(q.opts.Backoff(1))
@@ -337,7 +366,12 @@ type Stats struct {
 // Stats returns the current counters.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
-	n := len(q.hidden)
+	now, n := q.opts.Now(), 0
+	for _, until := range q.hidden {
+		if until.After(now) { // an expired visibility timeout is no longer in flight
+			n++
+		}
+	}
 	q.mu.Unlock()
 	return Stats{Depth: q.depth.Load(), InFlight: n, Dead: q.dead.Load()}
 }
@@ -407,11 +441,24 @@ func (q *Queue) apply(batch []*op) {
 					return err
 				}
 			case opDelete:
+				if msgs.Get(key(o.id)) == nil {
+					continue // deleted before, or dead-lettered meanwhile
+				}
 				if err := msgs.Delete(key(o.id)); err != nil {
 					return err
 				}
+				o.moved = true
 			case opFail:
 				if err := q.applyFail(msgs, dead, o, now); err != nil {
+					return err
+				}
+			case opReceived:
+				v := msgs.Get(key(o.id))
+				if v == nil {
+					continue // processed and deleted already
+				}
+				attempts, sent, body := decode(v)
+				if err := msgs.Put(key(o.id), encode(attempts+1, sent, body)); err != nil {
 					return err
 				}
 			case opRedrive:
@@ -423,7 +470,11 @@ func (q *Queue) apply(batch []*op) {
 				if err := json.Unmarshal(v, &d); err != nil {
 					return err
 				}
-				if err := msgs.Put(key(o.id), encode(0, d.SentAt, d.Body)); err != nil {
+				body := []byte(d.Body)
+				if d.RawBody != nil {
+					body = d.RawBody
+				}
+				if err := msgs.Put(key(o.id), encode(0, d.SentAt, body)); err != nil {
 					return err
 				}
 				if err := dead.Delete(key(o.id)); err != nil {
@@ -445,13 +496,17 @@ func (q *Queue) apply(batch []*op) {
 			sent = true
 		case o.kind == opDelete:
 			delete(q.hidden, o.id)
-			q.depth.Add(-1)
+			if o.moved {
+				q.depth.Add(-1)
+			}
 		case o.kind == opFail && o.moved:
 			delete(q.hidden, o.id)
 			q.depth.Add(-1)
 			q.dead.Add(1)
 		case o.kind == opFail && !o.retry.IsZero():
 			q.hidden[o.id] = o.retry
+		case o.kind == opFail: // the message was deleted meanwhile
+			delete(q.hidden, o.id)
 		case o.kind == opRedrive && o.moved:
 			delete(q.hidden, o.id)
 			q.depth.Add(1)
@@ -476,13 +531,21 @@ func (q *Queue) applyFail(msgs, dead *bolt.Bucket, o *op, now time.Time) error {
 	if v == nil {
 		return nil // deleted meanwhile (a concurrent success)
 	}
+	// The receive that led to this failure was already counted (opReceived precedes it).
 	attempts, sent, body := decode(v)
-	attempts++
-	if attempts < q.opts.MaxReceiveCount {
+	if !o.force && attempts < q.opts.MaxReceiveCount {
 		o.retry = now.Add(q.opts.Backoff(attempts))
 		return msgs.Put(key(o.id), encode(attempts, sent, body))
 	}
-	d, err := json.Marshal(DeadLetter{ID: o.id, Body: body, Attempts: attempts, Reason: o.reason, FailedAt: now.UnixMilli(), SentAt: sent})
+	dl := DeadLetter{ID: o.id, Attempts: attempts, Reason: o.reason, FailedAt: now.UnixMilli(), SentAt: sent}
+	if json.Valid(body) {
+		dl.Body = body
+	} else {
+		// A RawMessage that is not JSON fails json.Marshal, which would roll back the
+		// whole group commit (and every Send in it) and never dead-letter the message.
+		dl.RawBody = body
+	}
+	d, err := json.Marshal(dl)
 	if err != nil {
 		return err
 	}
