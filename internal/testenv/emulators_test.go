@@ -40,7 +40,7 @@ func TestTableFromTemplate(t *testing.T) {
 		t.Errorf("billing %+v", tb.BillingModeSummary)
 	}
 	want := map[string]string{
-		"ByAppTime":  "GSI1PK:HASH GSI1SK:RANGE INCLUDE [v ttl]",
+		"ByAppTime":  "GSI1PK:HASH GSI1SK:RANGE INCLUDE [f ttl]",
 		"ByUserTime": "GSI2PK:HASH GSI2SK:RANGE INCLUDE [role ttl]",
 	}
 	got := map[string]string{}

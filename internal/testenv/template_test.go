@@ -328,7 +328,7 @@ func TestRepoTableInput(t *testing.T) {
 		}
 		got[aws.ToString(g.IndexName)] = g.Projection.NonKeyAttributes
 	}
-	want := map[string][]string{"ByAppTime": {"v", "ttl"}, "ByUserTime": {"role", "ttl"}}
+	want := map[string][]string{"ByAppTime": {"f", "ttl"}, "ByUserTime": {"role", "ttl"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GSIs = %v, want %v", got, want)
 	}

@@ -67,7 +67,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	db.NoSync = opts.NoSync
-	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchDelay = 0 // group commit without waiting: callers arriving during a commit share the next
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bState, bRec, bEvt, bByApp, bByUser} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
