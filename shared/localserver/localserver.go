@@ -35,7 +35,8 @@ type Options struct {
 	DataDir string        // DefaultData when empty
 	Config  config.Config // from the environment; demo app and key filled in when empty
 	Log     *slog.Logger
-	Banner  io.Writer // where the start-up banner goes (nil: none)
+	Banner  io.Writer         // where the start-up banner goes (nil: none)
+	Queue   boltqueue.Options // retries and dead-lettering of the embedded queue
 }
 
 // Server is a running local server.
@@ -78,7 +79,7 @@ func Start(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	q, err := boltqueue.Open(filepath.Join(opts.DataDir, "queue.db"), boltqueue.Options{})
+	q, err := boltqueue.Open(filepath.Join(opts.DataDir, "queue.db"), opts.Queue)
 	if err != nil {
 		return nil, err
 	}

@@ -308,3 +308,58 @@ func TestRunStopsOnCancel(t *testing.T) {
 	// Shut down means the file is released: a new server can open it.
 	start(t, localserver.Options{DataDir: dir, Config: config.Config{SDKAppIDs: []uint64{1}}})
 }
+
+// TestCallbacksBecomeRecordsAndPoisonIsDeadLettered: the local server's consumer runs
+// the persist handler over the embedded queue: callbacks become records; a message that
+// can never be processed is retried with backoff, then kept in the dead-letter bucket
+// with its reason, and redriving it brings it back.
+func TestCallbacksBecomeRecordsAndPoisonIsDeadLettered(t *testing.T) {
+	s := start(t, localserver.Options{DataDir: t.TempDir(), Queue: boltqueue.Options{
+		MaxReceiveCount: 3, Backoff: func(int) time.Duration { return 20 * time.Millisecond }}})
+	base := "http://" + s.Addr() + "/callback?"
+	var idx []struct {
+		File     string            `json:"file"`
+		Query    map[string]string `json:"query"`
+		Scenario string            `json:"scenario"`
+	}
+	if err := json.Unmarshal(readFixture(t, "index.json"), &idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range idx {
+		if e.Scenario != "single-audio-rejected" {
+			continue
+		}
+		q := make([]string, 0, len(e.Query))
+		for k, v := range e.Query {
+			q = append(q, k+"="+v)
+		}
+		if code, a := postTo(t, base+strings.Join(q, "&"), readFixture(t, e.File)); code != 200 || a.ErrorCode != 0 {
+			t.Fatalf("%s: %d %+v", e.File, code, a)
+		}
+	}
+	poison, err := s.Queue().SendID(context.Background(), []byte(`{"v":1,"query":{},"body":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _, err := s.Store().Get(context.Background(), store.CallKey{App: 1400000001, CallID: "ff9e87f7-f04d-4227-85d9-075c6c5e2b2b"}, false)
+		dead, _ := s.Queue().DeadLetters(0)
+		if err == nil && r.CallResult == "reject" && len(dead) == 1 {
+			if dead[0].ID != poison || dead[0].Attempts != 3 || !strings.Contains(dead[0].Reason, "permanent") {
+				t.Fatalf("dead letter %+v", dead[0])
+			}
+			if st := s.Queue().Stats(); st.Depth != 0 || st.Dead != 1 {
+				t.Fatalf("queue stats %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record %+v (err %v), dead letters %+v", r, err, dead)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := s.Queue().Redrive(context.Background()); err != nil || n != 1 {
+		t.Fatalf("redrive: %d %v", n, err)
+	}
+}
