@@ -35,6 +35,9 @@ const (
 // Route prefix of the webhook; "/callback/{token}" when a path token is configured.
 const Route = "/callback"
 
+// Routes are the webhook's routes as API Gateway and OpenAPI name them.
+var Routes = []string{"POST " + Route, "POST " + Route + "/{token}"}
+
 // Config is what the webhook needs from the service configuration.
 type Config struct {
 	AppAllowed    func(uint64) bool

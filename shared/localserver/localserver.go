@@ -14,10 +14,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+	"github.com/callkit-records/callkit-records/shared/auth"
 	"github.com/callkit-records/callkit-records/shared/config"
 	"github.com/callkit-records/callkit-records/shared/ingest"
 	"github.com/callkit-records/callkit-records/shared/persist"
+	"github.com/callkit-records/callkit-records/shared/query"
 	"github.com/callkit-records/callkit-records/shared/queue/boltqueue"
+	"github.com/callkit-records/callkit-records/shared/ratelimit"
 	"github.com/callkit-records/callkit-records/shared/store/boltstore"
 )
 
@@ -47,6 +52,7 @@ type Server struct {
 	queue    *boltqueue.Queue
 	store    *boltstore.Store
 	consumer *Consumer
+	query    *query.Handler
 	done     chan error
 	demo     bool
 }
@@ -99,9 +105,11 @@ func Start(opts Options) (*Server, error) {
 	s.consumer.Start()
 
 	webhook := ingest.New(ingest.ConfigFrom(opts.Config), q, opts.Log)
+	s.query = query.New(st, auth.NewVerifier(opts.Config.SecretKeys, opts.Config.Admins, nil), ratelimit.New(opts.Config.QueryRPS), opts.Log, nil)
 	mux := http.NewServeMux()
 	mux.Handle(ingest.Route, webhook)
 	mux.Handle(ingest.Route+"/{token}", webhook)
+	mux.Handle("/", s.query)
 
 	s.http = &http.Server{
 		Handler:           mux,
@@ -180,4 +188,14 @@ func (s *Server) printBanner(w io.Writer) {
 		"    -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"UserId\":\"alice\",\"RoomId\":\"room-1\",\"TotalNum\":2,\"MediaType\":\"video\",\"CallType\":\"single\",\"CallId\":\"demo-call-1\",\"Role\":\"caller\",\"Event\":\"start_call\",\"CallResult\":\"\",\"EventTime\":%d}'\n",
 		base, ingest.Route, token, app, time.Now().Unix())
+	admin := s.opts.Config.Admins[0]
+	if key := s.opts.Config.SecretKeys[app]; key != "" {
+		sig, err := tencentyun.GenUserSig(int(app), key, admin, 86400)
+		if err == nil {
+			auth := fmt.Sprintf("sdkappid=%d&identifier=%s&usersig=%s&random=%d&contenttype=json", app, admin, sig, time.Now().UnixNano()%4294967296)
+			fmt.Fprintf(w, "\nquery it (UserSig of %q, valid 24 h):\n  curl -s '%s/v1/calls/demo-call-1?include=events&%s'\n"+
+				"  curl -s -X POST '%s/v1/records/get_records_by_filter?%s' -d '{\"startTimestamp\":%d}'\n",
+				admin, base, auth, base, auth, time.Now().Add(-24*time.Hour).Unix())
+		}
+	}
 }
