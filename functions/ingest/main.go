@@ -20,7 +20,7 @@ import (
 func main() {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err == nil {
-		err = cfg.Require("CALLKIT_SDKAPPIDS", "QUEUE_URL")
+		err = cfg.Require(config.IngestRequires...)
 	}
 	log := logging.New(os.Stdout, cfg.LogLevel, "ingest")
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 func main() {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err == nil {
-		err = cfg.Require("TABLE_NAME")
+		err = cfg.Require(config.PersistRequires...)
 	}
 	log := logging.New(os.Stdout, cfg.LogLevel, "persist")
 	if err != nil {

@@ -48,7 +48,7 @@ func main() {
 			fail("secret key format", err)
 		}
 	}
-	if err := cfg.Require("CALLKIT_SDKAPPIDS", "CALLKIT_SECRET_KEY", "TABLE_NAME"); err != nil {
+	if err := cfg.Require(config.QueryRequires...); err != nil {
 		fail("invalid configuration", err)
 	}
 	st := dynamostore.New(dynamodb.NewFromConfig(awsCfg), dynamostore.Options{Table: cfg.TableName, RetentionDays: cfg.RetentionDays, Log: log})

@@ -35,6 +35,21 @@ type Config struct {
 	LogLevel      slog.Level        // CALLKIT_LOG_LEVEL
 }
 
+// What each Lambda function needs set (its main.go requires these; the template test
+// checks template.yaml sets them).
+var (
+	IngestRequires  = []string{"CALLKIT_SDKAPPIDS", "QUEUE_URL"}
+	PersistRequires = []string{"TABLE_NAME"}
+	QueryRequires   = []string{"CALLKIT_SDKAPPIDS", "CALLKIT_SECRET_KEY", "TABLE_NAME"}
+)
+
+// Names lists every environment variable FromEnv reads.
+var Names = []string{
+	"CALLKIT_SDKAPPIDS", "CALLKIT_SECRET_KEY", "CALLKIT_ADMINS", "CALLKIT_PATH_TOKEN", "CALLKIT_CALLBACK_TOKEN",
+	"TABLE_NAME", "QUEUE_URL", "CALLKIT_SECRET_ID", "CALLKIT_RETENTION_DAYS", "CALLKIT_MAX_BODY_BYTES",
+	"CALLKIT_QUERY_RPS", "CALLKIT_LOG_LEVEL",
+}
+
 // Require checks that the named settings are present (each function needs a subset).
 func (c *Config) Require(names ...string) error {
 	var errs []error
