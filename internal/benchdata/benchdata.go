@@ -73,7 +73,10 @@ func (s Spec) Callbacks(i int) []callback.Callback {
 // with other parameters. log receives progress lines.
 func Open(path string, s Spec, log func(string)) (*boltstore.Store, error) {
 	stamp := path + ".spec.json"
-	want, _ := json.Marshal(s)
+	want, _ := json.Marshal(struct {
+		Spec
+		Format string
+	}{s, boltstore.FormatVersion})
 	if got, err := os.ReadFile(stamp); err == nil && string(got) == string(want) {
 		if st, err := boltstore.Open(path, boltstore.Options{}); err == nil {
 			return st, nil

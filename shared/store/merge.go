@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/callkit-records/callkit-records/shared/callback"
 	"github.com/callkit-records/callkit-records/shared/record"
 )
 
@@ -24,6 +25,8 @@ type Merged struct {
 	// all of them when the record's IndexTs moved.
 	Participants []record.Participant
 	Events       []EventItem
+	// EventCallbacks are the callbacks of Events, index for index.
+	EventCallbacks []callback.Callback
 }
 
 // Merge folds an update's callbacks into the stored state oldBlob (nil: a new call).
@@ -50,6 +53,7 @@ func Merge(key CallKey, oldBlob []byte, in []Incoming) (Merged, error) {
 		}
 		seen[sk] = true
 		m.Events = append(m.Events, EventItem{SortKey: sk, Event: record.EventOf(cb, in[i].ReceivedAt), Body: in[i].Body})
+		m.EventCallbacks = append(m.EventCallbacks, *cb)
 	}
 	blob, err := st.Marshal()
 	if err != nil {

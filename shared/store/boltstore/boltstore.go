@@ -3,14 +3,16 @@
 //
 // Layout (all keys big-endian, so byte order is numeric order):
 //
-//	state  app|len|callId                      → merge state (record.State JSON)
-//	rec    app|len|callId                      → ttl(8) | record JSON
-//	evt    app|len|callId|eventSortKey         → timeline entry JSON
+//	state  app|len|callId                      → ttl(8) | merge state (record.State JSON)
+//	evt    app|len|callId|eventSortKey         → the callback as received (body, command, platform, received-at)
 //	byapp  app|indexTs|callId                  → meta (ttl, role, result, type, media, status)
 //	byuser app|len|userId|indexTs|callId       → meta
+//	meta   "format"                            → FormatVersion
 //
-// A listing walks an index range and reads only the meta to filter and count; it
-// decodes just the records it returns.
+// The record is derived from the state on read (a few µs more than decoding a stored
+// copy, for half the disk), and timeline entries are re-parsed from the callbacks they
+// keep. A listing walks an index range and reads only the meta to filter and count; it
+// derives just the records it returns.
 package boltstore
 
 import (
@@ -20,6 +22,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,11 +35,14 @@ import (
 
 var (
 	bState  = []byte("state")
-	bRec    = []byte("rec")
 	bEvt    = []byte("evt")
 	bByApp  = []byte("byapp")
 	bByUser = []byte("byuser")
+	bMeta   = []byte("meta")
 )
+
+// FormatVersion is the layout written by this build; a file of another layout is refused.
+const FormatVersion = "2"
 
 // Options tune the store.
 type Options struct {
@@ -69,12 +76,21 @@ func Open(path string, opts Options) (*Store, error) {
 	db.NoSync = opts.NoSync
 	db.MaxBatchDelay = 0 // group commit without waiting: callers arriving during a commit share the next
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bState, bRec, bEvt, bByApp, bByUser} {
+		existing := tx.Bucket(bState) != nil
+		for _, b := range [][]byte{bState, bEvt, bByApp, bByUser, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		m := tx.Bucket(bMeta)
+		switch v := string(m.Get([]byte("format"))); {
+		case v == FormatVersion:
+			return nil
+		case v == "" && !existing:
+			return m.Put([]byte("format"), []byte(FormatVersion))
+		default:
+			return fmt.Errorf("the file has layout %q, this build reads %q: move it away (or replay its calls) and start afresh", v, FormatVersion)
+		}
 	})
 	if err != nil {
 		_ = db.Close()
@@ -209,16 +225,15 @@ func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 
 func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	ck := callKey(u.Key)
-	states, recs := tx.Bucket(bState), tx.Bucket(bRec)
-	oldBlob := states.Get(ck)
+	states := tx.Bucket(bState)
+	var oldBlob []byte
 	var oldRec *record.Record
-	if oldBlob != nil {
-		v := recs.Get(ck)
-		r, ttl, err := decodeRec(v)
+	if v := states.Get(ck); v != nil {
+		r, ttl, err := decodeState(v)
 		if err != nil {
 			return err
 		}
-		oldRec = &r
+		oldRec, oldBlob = &r, v[8:]
 		if store.Expired(ttl, now) {
 			oldBlob = nil // gone: the call starts afresh
 		}
@@ -229,8 +244,9 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	}
 	evts := tx.Bucket(bEvt)
 	ttl := store.TTL(s.opts.RetentionDays, m.Record.LastEventTs, now)
-	for _, e := range m.Events {
-		v, err := json.Marshal(storedEvent{Event: e.Event, Body: e.Body, TTL: ttl})
+	for i, e := range m.Events {
+		cb := &m.EventCallbacks[i]
+		v, err := json.Marshal(storedEvent{Body: e.Body, Command: cb.Command.String(), Platform: cb.OptPlatform, ClientIP: cb.ClientIP, ReceivedAt: e.Event.ReceivedAt, TTL: ttl})
 		if err != nil {
 			return err
 		}
@@ -241,17 +257,11 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	if !m.Changed {
 		return nil
 	}
-	rj, err := json.Marshal(m.Record)
-	if err != nil {
-		return err
-	}
-	if err := states.Put(ck, m.Blob); err != nil {
-		return err
-	}
-	if err := recs.Put(ck, append(binary.BigEndian.AppendUint64(nil, uint64(ttl)), rj...)); err != nil {
+	if err := states.Put(ck, append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(m.Blob)), uint64(ttl)), m.Blob...)); err != nil {
 		return err
 	}
 	byApp, byUser := tx.Bucket(bByApp), tx.Bucket(bByUser)
+	byApp.FillPercent = 0.9 // keys arrive roughly in time order: pack pages fuller than the 50 % default
 	if oldRec != nil {
 		if err := byApp.Delete(appKey(u.Key.App, oldRec.IndexTs, u.Key.CallID)); err != nil {
 			return err
@@ -274,21 +284,41 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	return nil
 }
 
+// storedEvent keeps the callback as received; the timeline entry is parsed from it.
 type storedEvent struct {
-	Event record.Event    `json:"e"`
-	Body  json.RawMessage `json:"b,omitempty"`
-	TTL   int64           `json:"t,omitempty"`
+	Body       json.RawMessage `json:"b"`
+	Command    string          `json:"c"`
+	Platform   string          `json:"p,omitempty"`
+	ClientIP   string          `json:"i,omitempty"`
+	ReceivedAt int64           `json:"r"`
+	TTL        int64           `json:"t,omitempty"`
 }
 
-func decodeRec(v []byte) (record.Record, int64, error) {
-	var r record.Record
+func (e *storedEvent) event(app uint64) (record.Event, error) {
+	q := url.Values{"sdkappid": {strconv.FormatUint(app, 10)}, "command": {e.Command}}
+	if e.Platform != "" {
+		q.Set("optplatform", e.Platform)
+	}
+	if e.ClientIP != "" {
+		q.Set("clientip", e.ClientIP)
+	}
+	cb, err := callback.Parse(q, e.Body)
+	if err != nil {
+		return record.Event{}, fmt.Errorf("%w: timeline entry: %w", store.ErrCorrupt, err)
+	}
+	return record.EventOf(&cb, e.ReceivedAt), nil
+}
+
+// decodeState derives the record from a stored state value (ttl | state JSON).
+func decodeState(v []byte) (record.Record, int64, error) {
 	if len(v) < 8 {
-		return r, 0, fmt.Errorf("%w: record too short", store.ErrCorrupt)
+		return record.Record{}, 0, fmt.Errorf("%w: state too short", store.ErrCorrupt)
 	}
-	if err := json.Unmarshal(v[8:], &r); err != nil {
-		return r, 0, fmt.Errorf("%w: %w", store.ErrCorrupt, err)
+	st, err := record.UnmarshalState(v[8:])
+	if err != nil {
+		return record.Record{}, 0, fmt.Errorf("%w: %w", store.ErrCorrupt, err)
 	}
-	return r, int64(binary.BigEndian.Uint64(v)), nil
+	return st.Record(), int64(binary.BigEndian.Uint64(v)), nil
 }
 
 // --- reads ----------------------------------------------------------------------------
@@ -310,7 +340,11 @@ func (s *Store) Get(_ context.Context, key store.CallKey, withEvents bool) (reco
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("%w: event: %w", store.ErrCorrupt, err)
 			}
-			evs = append(evs, e.Event)
+			ev, err := e.event(key.App)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
 		}
 		return nil
 	})
@@ -318,11 +352,11 @@ func (s *Store) Get(_ context.Context, key store.CallKey, withEvents bool) (reco
 }
 
 func (s *Store) getRec(tx *bolt.Tx, ck []byte) (record.Record, error) {
-	v := tx.Bucket(bRec).Get(ck)
+	v := tx.Bucket(bState).Get(ck)
 	if v == nil {
 		return record.Record{}, store.ErrNotFound
 	}
-	r, ttl, err := decodeRec(v)
+	r, ttl, err := decodeState(v)
 	if err != nil {
 		return r, err
 	}
