@@ -5,9 +5,12 @@ Inputs (hand-maintained, the source of truth):
   events/tencent/v1/*.json    callback bodies, byte-exact as Tencent POSTs them
   events/tencent/v1/index.json  [{"file", "query", "scenario"}, ...]
 
+  events/tencent/v4/*.json, index.json   the same for the 2025 "v4" callbacks (Call.CallbackAfter*)
+
 Outputs (generated, never edit by hand):
   events/apigw/v1/<file>             API Gateway HTTP API payload format 2.0 request events
   events/apigw/v1/normal_end.base64.json   the same with a base64 body / isBase64Encoded true
+  events/apigw/v4/<file>             API Gateway events wrapping the v4 callbacks
 
 The inputs are validated first (contract of shared/reference/tencent-callkit.md §1, §2, §3.5).
 Output is deterministic: every "random" value is derived from the file name with SHA-256.
@@ -31,6 +34,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_DIR = os.path.join(HERE, "tencent", "v1")
 OUT_DIR = os.path.join(HERE, "apigw", "v1")
 INDEX = os.path.join(SRC_DIR, "index.json")
+V4_SRC_DIR = os.path.join(HERE, "tencent", "v4")
+V4_OUT_DIR = os.path.join(HERE, "apigw", "v4")
+V4_QUERY_ORDER = ["SdkAppid", "CallbackCommand", "contenttype", "ClientIP", "OptPlatform"]
+V4_COMMANDS = ["Call.CallbackAfterStartCall", "Call.CallbackAfterEndCall", "Call.CallbackAfterMemberChanged"]
 
 # --- API Gateway constants (fictitious account / API) ---------------------------------
 ACCOUNT_ID = "123456789012"
@@ -174,12 +181,16 @@ def request_id(name):
         n += 1
 
 
-def apigw_event(out_name, entry, raw, body, b64):
+def apigw_event(out_name, entry, raw, body, b64, query_order=None):
+    query_order = query_order or QUERY_ORDER
     q = entry["query"]
     h = digest("event", out_name)
     # Received shortly after the (latest) timestamp in the body; the doc example's status
-    # EventTime lacks a digit, so EndTs is used when it is later.
-    secs = max(body["EventTime"], body.get("EndTs", 0))
+    # EventTime lacks a digit, so EndTs is used when it is later. v4 times are milliseconds.
+    if query_order is V4_QUERY_ORDER:
+        secs = body["EventTime"] // 1000
+    else:
+        secs = max(body["EventTime"], body.get("EndTs", 0))
     epoch_ms = secs * 1000 + 40 + int.from_bytes(h[:2], "big") % 900
     t = datetime.fromtimestamp(epoch_ms // 1000, tz=timezone.utc)
     time_str = f"{t.day:02d}/{MONTHS[t.month - 1]}/{t.year}:{t:%H:%M:%S} +0000"
@@ -190,7 +201,7 @@ def apigw_event(out_name, entry, raw, body, b64):
         "version": "2.0",
         "routeKey": ROUTE_KEY,
         "rawPath": RAW_PATH,
-        "rawQueryString": "&".join(f"{quote(k, safe='')}={quote(q[k], safe='')}" for k in QUERY_ORDER),
+        "rawQueryString": "&".join(f"{quote(k, safe='')}={quote(q[k], safe='')}" for k in query_order),
         "headers": {
             "accept-encoding": "gzip",
             "content-length": str(len(raw)),
@@ -202,7 +213,7 @@ def apigw_event(out_name, entry, raw, body, b64):
             "x-forwarded-port": "443",
             "x-forwarded-proto": "https",
         },
-        "queryStringParameters": {k: q[k] for k in QUERY_ORDER},
+        "queryStringParameters": {k: q[k] for k in query_order},
         "requestContext": {
             "accountId": ACCOUNT_ID,
             "apiId": API_ID,
@@ -240,6 +251,58 @@ def render(items):
     return out
 
 
+def load_v4():
+    """The v4 sources: each listed file parses, its body's CallbackCommand and the query's
+    agree, and EventTime is in milliseconds."""
+    with open(os.path.join(V4_SRC_DIR, "index.json"), encoding="utf-8") as f:
+        index = json.load(f)
+    names = [e["file"] for e in index]
+    on_disk = sorted(f for f in os.listdir(V4_SRC_DIR) if f.endswith(".json") and f != "index.json")
+    check(sorted(names) == on_disk, f"tencent/v4 index.json and files differ: {sorted(names)} vs {on_disk}")
+    items = []
+    for e in index:
+        with open(os.path.join(V4_SRC_DIR, e["file"]), "rb") as f:
+            raw = f.read()
+        body = json.loads(raw)
+        check(sorted(e["query"]) == sorted(V4_QUERY_ORDER), f"{e['file']}: query must have exactly {V4_QUERY_ORDER}")
+        check(e["query"]["CallbackCommand"] in V4_COMMANDS, f"{e['file']}: unknown CallbackCommand")
+        check(body.get("CallbackCommand") == e["query"]["CallbackCommand"], f"{e['file']}: body and query commands differ")
+        check(isinstance(body.get("EventTime"), int) and body["EventTime"] > 10**11, f"{e['file']}: EventTime must be milliseconds")
+        items.append((e, raw, body))
+    return items
+
+
+def render_v4(items):
+    out = {}
+    for entry, raw, body in items:
+        ev = apigw_event(entry["file"], entry, raw, body, False, V4_QUERY_ORDER)
+        out[entry["file"]] = json.dumps(ev, indent=2) + "\n"
+    return out
+
+
+def sync(out_dir, out, check_only):
+    """Writes (or checks) one output directory; returns the names changed and stale."""
+    existing = sorted(f for f in os.listdir(out_dir) if f.endswith(".json")) if os.path.isdir(out_dir) else []
+    stale = [f for f in existing if f not in out]
+    changed = []
+    for name, text in sorted(out.items()):
+        try:
+            with open(os.path.join(out_dir, name), encoding="utf-8") as f:
+                same = f.read() == text
+        except FileNotFoundError:
+            same = False
+        if not same:
+            changed.append(name)
+    if not check_only:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in stale:
+            os.remove(os.path.join(out_dir, name))
+        for name in changed:
+            with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="\n") as f:
+                f.write(out[name])
+    return changed, stale
+
+
 def main(argv):
     check_only = argv[1:] == ["--check"]
     if argv[1:] and not check_only:
@@ -247,8 +310,13 @@ def main(argv):
         return 2
     try:
         out = render(load_inputs())
+        out_v4 = render_v4(load_v4())
     except (Invalid, ValueError, KeyError, OSError) as e:
         print(f"gen.py: invalid input: {e}", file=sys.stderr)
+        return 1
+    changed_v4, stale_v4 = sync(V4_OUT_DIR, out_v4, check_only)
+    if check_only and (changed_v4 or stale_v4):
+        print(f"gen.py: events/apigw/v4 is out of date (changed {changed_v4}, stale {stale_v4}); run python3 events/gen.py", file=sys.stderr)
         return 1
 
     existing = sorted(f for f in os.listdir(OUT_DIR) if f.endswith(".json")) if os.path.isdir(OUT_DIR) else []

@@ -20,6 +20,8 @@ var (
 	ErrUserSig  = errors.New("auth: invalid UserSig")            // 70002
 	ErrExpired  = errors.New("auth: UserSig expired")            // 70003
 	ErrNotAdmin = errors.New("auth: identifier is not an admin") // 70004
+	// ErrUnknownApp: the sdkappid is not served here (a kind of ErrParams for v1).
+	ErrUnknownApp = fmt.Errorf("%w: unknown app", ErrParams)
 )
 
 // MaxUserSigLen bounds what is handed to the library, which inflates the signature
@@ -80,7 +82,7 @@ func (v *Verifier) Verify(q url.Values) (Params, error) {
 	}
 	key, ok := v.keys[p.SDKAppID]
 	if !ok {
-		return p, fmt.Errorf("%w: sdkappid %d is not served here", ErrParams, p.SDKAppID)
+		return p, fmt.Errorf("%w: sdkappid %d is not served here", ErrUnknownApp, p.SDKAppID)
 	}
 	if p.Identifier, err = get("identifier"); err != nil {
 		return p, err

@@ -47,6 +47,11 @@ const (
 	CmdInviteUser
 	CmdJoinInGroupCall
 
+	// The 2025 "v4" callbacks (query parameter CallbackCommand).
+	CmdV4StartCall
+	CmdV4EndCall
+	CmdV4MemberChanged
+
 	cmdCount
 )
 
@@ -78,12 +83,16 @@ var commandNames = [cmdCount]string{
 	CmdCalleeCallInterrupted: "callee_call_interrupted",
 	CmdInviteUser:            "invite_user",
 	CmdJoinInGroupCall:       "join_in_group_call",
+	CmdV4StartCall:           "Call.CallbackAfterStartCall",
+	CmdV4EndCall:             "Call.CallbackAfterEndCall",
+	CmdV4MemberChanged:       "Call.CallbackAfterMemberChanged",
 }
 
 var commandByName = func() map[string]Command {
 	m := make(map[string]Command, cmdCount)
 	for c := CmdInvalid + 1; c < cmdCount; c++ {
 		m[commandNames[c]] = c
+		m[strings.ToLower(commandNames[c])] = c
 	}
 	return m
 }()
@@ -105,20 +114,26 @@ func ParseCommand(s string) (Command, bool) {
 	return c, ok
 }
 
-// Commands lists every valid command word in declaration order (status first).
+// Commands lists every v1 command word in declaration order (status first).
 func Commands() []Command {
 	out := make([]Command, 0, cmdCount-1)
-	for c := CmdInvalid + 1; c < cmdCount; c++ {
+	for c := CmdInvalid + 1; c <= CmdJoinInGroupCall; c++ {
 		out = append(out, c)
 	}
 	return out
 }
 
+// V4Commands lists the v4 callback commands.
+func V4Commands() []Command { return []Command{CmdV4StartCall, CmdV4EndCall, CmdV4MemberChanged} }
+
 // IsStatus reports whether c is a call status command (including call_end).
 func (c Command) IsStatus() bool { return c >= CmdCancel && c <= CmdCallEnd }
 
 // IsEvent reports whether c is one of the 19 call event commands.
-func (c Command) IsEvent() bool { return c >= CmdCallerStartCall && c < cmdCount }
+func (c Command) IsEvent() bool { return c >= CmdCallerStartCall && c <= CmdJoinInGroupCall }
+
+// IsV4 reports whether c is a v4 (Call.CallbackAfter*) command.
+func (c Command) IsV4() bool { return c >= CmdV4StartCall && c < cmdCount }
 
 // Side is the role implied by an event command's prefix; RoleUnknown for the
 // unprefixed events and for status commands.

@@ -51,5 +51,28 @@ func (c *Callback) appendCanonical(b []byte) []byte {
 	num(c.StartCallTs)
 	num(c.AcceptTs)
 	num(c.EndTs)
+	if v := c.V4; v != nil {
+		b = append(b, 'v', '4')
+		num(v.EventTimeMs)
+		str(v.ChatGroupID)
+		num(int64(v.RoomIDType))
+		num(int64(len(v.Users)))
+		for _, u := range v.Users {
+			str(u.Account)
+			b = append(b, byte(u.Status))
+		}
+		num(int64(len(v.Changed)))
+		for _, ch := range v.Changed {
+			str(ch.Account)
+			b = append(b, byte(ch.Action))
+		}
+		if r := v.Record; r != nil {
+			str(r.Caller)
+			num(int64(len(r.Callees)))
+			for _, c := range r.Callees {
+				str(c)
+			}
+		}
+	}
 	return b
 }

@@ -40,18 +40,29 @@ type Callback struct {
 	StartCallTs int64 // Unix seconds, 0 when absent
 	AcceptTs    int64
 	EndTs       int64
+
+	V4 *V4 // the v4 payload; nil for v1 callbacks
 }
 
 // IsStatus reports whether the callback is a call status callback.
 func (c *Callback) IsStatus() bool { return c.Command.IsStatus() }
 
-// SDKAppIDFrom reads and validates the `sdkappid` query parameter.
+// SDKAppIDFrom reads and validates the app id query parameter: `sdkappid` (v1) or
+// `SdkAppid` (v4).
 func SDKAppIDFrom(q url.Values) (uint64, error) {
-	s := q.Get("sdkappid")
-	if s == "" {
-		return 0, invalid("sdkappid", "query parameter is required")
+	name := "sdkappid"
+	if IsV4Request(q) {
+		name = "SdkAppid"
 	}
-	return parseAppID(s)
+	s := q.Get(name)
+	if s == "" {
+		return 0, invalid(name, "query parameter is required")
+	}
+	id, err := parseAppID(s)
+	if err != nil {
+		return 0, invalid(name, "must be a positive integer")
+	}
+	return id, nil
 }
 
 func parseAppID(s string) (uint64, error) {
@@ -65,9 +76,13 @@ func parseAppID(s string) (uint64, error) {
 	return id, nil
 }
 
-// Parse validates the query parameters and JSON body of a v1 callback and returns the
-// canonical callback. Errors are *FieldError values matching ErrInvalid or ErrMalformed.
+// Parse validates the query parameters and JSON body of a callback of either generation
+// and returns the canonical callback. Errors are *FieldError values matching ErrInvalid
+// or ErrMalformed.
 func Parse(q url.Values, body []byte) (Callback, error) {
+	if IsV4Request(q) {
+		return parseV4(q, body)
+	}
 	var cb Callback
 	var err error
 	if cb.SDKAppID, err = SDKAppIDFrom(q); err != nil {
@@ -78,7 +93,7 @@ func Parse(q url.Values, body []byte) (Callback, error) {
 		return cb, invalid("command", "query parameter is required")
 	}
 	var ok bool
-	if cb.Command, ok = ParseCommand(cmdWord); !ok {
+	if cb.Command, ok = ParseCommand(cmdWord); !ok || cb.Command.IsV4() {
 		return cb, invalid("command", "unknown command "+strconv.Quote(truncate(cmdWord, 64)))
 	}
 	if ct := q.Get("contenttype"); ct != "" && !strings.EqualFold(ct, "json") {
@@ -141,11 +156,10 @@ type rawBody struct {
 	EndTs       json.RawMessage
 }
 
-func parseBody(cb *Callback, body []byte) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return malformed("body is empty; expected a JSON object")
-	}
+func trimSpace(b []byte) []byte { return bytes.TrimSpace(b) }
+
+// checkText refuses bodies that are not text a queue can carry.
+func checkText(body []byte) error {
 	if !utf8.Valid(body) {
 		return malformed("body is not valid UTF-8")
 	}
@@ -153,18 +167,19 @@ func parseBody(cb *Callback, body []byte) error {
 	if bytes.Contains(body, []byte("\xef\xbf\xbe")) || bytes.Contains(body, []byte("\xef\xbf\xbf")) {
 		return malformed("body contains the Unicode noncharacters U+FFFE/U+FFFF")
 	}
-	if body[0] != '{' {
-		if !json.Valid(body) {
-			return malformed("body is not valid JSON")
-		}
-		return malformed("body must be a JSON object")
+	return nil
+}
+
+func parseBody(cb *Callback, body []byte) error {
+	body, err := jsonObject(body)
+	if err != nil {
+		return err
 	}
 	var rb rawBody
 	if err := json.Unmarshal(body, &rb); err != nil {
 		return malformed("body is not valid JSON")
 	}
 
-	var err error
 	if cb.CallID, err = idField(rb.CallId, "CallId", true); err != nil {
 		return err
 	}

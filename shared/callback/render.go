@@ -26,6 +26,9 @@ type wireBody struct {
 // Render produces the query parameters and JSON body Tencent would send for c; Parse of
 // the result gives c back. Used by the load generator, the replay tool and tests.
 func (c *Callback) Render() (url.Values, []byte) {
+	if c.V4 != nil {
+		return c.renderV4()
+	}
 	q := url.Values{}
 	q.Set("sdkappid", strconv.FormatUint(c.SDKAppID, 10))
 	q.Set("command", c.Command.String())

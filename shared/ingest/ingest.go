@@ -73,7 +73,12 @@ func New(cfg Config, q queue.Sender, log *slog.Logger) *Handler {
 	return &Handler{cfg: cfg, queue: q, log: log}
 }
 
-var okBody = []byte(`{"ErrorCode":0,"ErrorMessage":"Success"}`)
+// Acknowledgements: v1 callbacks get Tencent's v1 answer, v4 (Call.CallbackAfter*)
+// callbacks the v4 one.
+var (
+	okBody   = []byte(`{"ErrorCode":0,"ErrorMessage":"Success"}`)
+	okBodyV4 = []byte(`{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
+)
 
 // reject is a refusal with its HTTP status, Tencent code and a message naming the cause.
 type reject struct {
@@ -90,12 +95,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rid == "" {
 		rid = reqid.New()
 	}
+	v4 := callback.IsV4Request(r.URL.Query())
 	cb, rej := h.accept(r, rid, start)
 	if rej != nil {
 		h.log.LogAttrs(r.Context(), levelFor(rej.status), "callback rejected",
 			slog.String("requestId", rid), slog.Int("status", rej.status), slog.Int("errorCode", rej.code),
 			slog.String("reason", rej.message), slog.String("callId", cb.CallID), slog.String("command", cb.Command.String()))
-		writeAck(w, rej.status, rej.code, rej.message)
+		writeAck(w, v4, rej.status, rej.code, rej.message)
 		return
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, "callback accepted",
@@ -103,6 +109,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("command", cb.Command.String()), slog.Duration("took", h.cfg.Now().Sub(start)))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	if v4 {
+		_, _ = w.Write(okBodyV4)
+		return
+	}
 	_, _ = w.Write(okBody)
 }
 
@@ -215,8 +225,20 @@ type ack struct {
 	ErrorMessage string `json:"ErrorMessage"`
 }
 
-func writeAck(w http.ResponseWriter, status, code int, msg string) {
-	b, _ := json.Marshal(ack{code, msg})
+type ackV4 struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorInfo    string `json:"ErrorInfo"`
+	ErrorCode    int    `json:"ErrorCode"`
+}
+
+// writeAck refuses a callback in its generation's shape (the codes are the same).
+func writeAck(w http.ResponseWriter, v4 bool, status, code int, msg string) {
+	var b []byte
+	if v4 {
+		b, _ = json.Marshal(ackV4{"FAIL", msg, code})
+	} else {
+		b, _ = json.Marshal(ack{code, msg})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -57,8 +57,12 @@ type Server struct {
 	demo     bool
 }
 
-// WithDemoDefaults fills in the demo app id and key when none are configured.
+// WithDemoDefaults fills in the demo app id and key when none are configured, and the
+// default admin when a caller built the Config by hand rather than with FromEnv.
 func WithDemoDefaults(c config.Config) (config.Config, bool) {
+	if len(c.Admins) == 0 {
+		c.Admins = []string{config.DefaultAdmin}
+	}
 	if len(c.SDKAppIDs) > 0 {
 		return c, false
 	}

@@ -63,6 +63,8 @@ func New(st store.Reader, verifier *auth.Verifier, limiter *ratelimit.Limiter, l
 	h.handle("GET", "/v1/calls/{callId}", h.native(h.getCall))
 	h.handle("GET", "/v1/calls", h.native(h.listCalls))
 	h.handle("GET", "/v1/users/{userId}/calls", h.native(h.listUserCalls))
+	h.handle("POST", "/v4/call_record_http_srv/get_record_by_callid", h.v4(h.v4RecordByCallID))
+	h.handle("POST", "/v4/call_record_http_srv/get_record_by_filter", h.v4(h.v4RecordsByFilter))
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }

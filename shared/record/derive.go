@@ -3,40 +3,41 @@ package record
 import "github.com/callkit-records/callkit-records/shared/callback"
 
 // Derive computes a call's record directly from its callbacks, reading the rules straight
-// off the README table. Duplicates (same Key) count once. It is the specification State
-// is tested against, and rebuilds a record from a stored timeline.
+// off the README table over the facts of the distinct callbacks (duplicates — the same
+// Key — count once). It is the specification State is tested against, and rebuilds a
+// record from a stored timeline.
 func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 	seen := map[callback.Key]bool{}
-	var status, events []callback.Callback
-	users := map[string][]callback.Callback{}
-	var order []string
-	for _, cb := range cbs {
-		k := cb.Key()
+	var all []fact
+	for i := range cbs {
+		k := cbs[i].Key()
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		if cb.IsStatus() {
-			status = append(status, cb)
-		} else {
-			events = append(events, cb)
-		}
-		if _, ok := users[cb.UserID]; !ok {
-			order = append(order, cb.UserID)
-		}
-		users[cb.UserID] = append(users[cb.UserID], cb)
+		all = append(all, facts(&cbs[i])...)
 	}
-	classes := [][]callback.Callback{status, events}
-	all := append(append([]callback.Callback{}, status...), events...)
+	var byClass [numClasses][]fact
+	users := map[string][]fact{}
+	var order []string
+	for _, f := range all {
+		byClass[f.class] = append(byClass[f.class], f)
+		if f.user == "" {
+			continue
+		}
+		if _, ok := users[f.user]; !ok {
+			order = append(order, f.user)
+		}
+		users[f.user] = append(users[f.user], f)
+	}
 
-	// earliest: the value reported earliest (then smallest) by the first class that
-	// reports one at all.
-	earliest := func(get func(*callback.Callback) string) string {
-		for _, class := range classes {
+	// earliest: the value reported earliest (then the smallest) by the strongest class
+	// that reports one at all.
+	earliest := func(get func(*fact) string) string {
+		for _, class := range byClass {
 			best, bestT := "", int64(0)
 			for i := range class {
-				v := get(&class[i])
-				t := class[i].EventTime
+				v, t := get(&class[i]), class[i].t
 				if v != "" && (best == "" || t < bestT || (t == bestT && v < best)) {
 					best, bestT = v, t
 				}
@@ -47,31 +48,59 @@ func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 		}
 		return ""
 	}
-	// firstClass: the first class whose value (folded over the class) is non-zero.
-	firstClass := func(fold func([]callback.Callback) int64) int64 {
-		for _, class := range classes {
-			if v := fold(class); v != 0 {
+	// strongest: the first class whose fold is non-zero.
+	strongest := func(fold func(class int, fs []fact) int64) int64 {
+		for c, class := range byClass {
+			if v := fold(c, class); v != 0 {
 				return v
 			}
 		}
 		return 0
 	}
+	minOf := func(fs []fact, val func(*fact) int64) int64 {
+		var m int64
+		for i := range fs {
+			if v := val(&fs[i]); v > 0 && (m == 0 || v < m) {
+				m = v
+			}
+		}
+		return m
+	}
+	maxOf := func(fs []fact, val func(*fact) int64) int64 {
+		var m int64
+		for i := range fs {
+			m = max(m, val(&fs[i]))
+		}
+		return m
+	}
+	when := func(pred func(kind) bool) func(*fact) int64 {
+		return func(f *fact) int64 {
+			if pred(f.kind) {
+				return f.t
+			}
+			return 0
+		}
+	}
+	events := byClass[classEvent]
+	anyEvent := func(pred func(kind) bool) bool {
+		for _, f := range events {
+			if pred(f.kind) {
+				return true
+			}
+		}
+		return false
+	}
 
 	r := Record{CallID: callID, SDKAppID: app}
-	r.MediaType = earliest(func(c *callback.Callback) string { return c.MediaType.String() })
-	r.RoomID = earliest(func(c *callback.Callback) string { return c.RoomID })
-	r.Caller = earliest(func(c *callback.Callback) string {
-		if c.Role == callback.RoleCaller {
-			return c.UserID
-		}
-		return ""
-	})
+	r.MediaType = earliest(func(f *fact) string { return f.media })
+	r.RoomID = earliest(func(f *fact) string { return f.room })
+	r.Caller = earliest(func(f *fact) string { return f.caller })
 
 	ct := callback.CallTypeUnknown
-	for _, class := range classes {
-		for _, c := range class {
-			if c.CallType == callback.CallTypeGroup || (c.CallType == callback.CallTypeSingle && ct == callback.CallTypeUnknown) {
-				ct = c.CallType
+	for _, class := range byClass {
+		for _, f := range class {
+			if f.callType == callback.CallTypeGroup || (f.callType == callback.CallTypeSingle && ct == callback.CallTypeUnknown) {
+				ct = f.callType
 			}
 		}
 		if ct != callback.CallTypeUnknown {
@@ -81,75 +110,46 @@ func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 	r.CallType = ct.String()
 	group := ct == callback.CallTypeGroup
 
-	r.TotalUserNumber = int(firstClass(func(cs []callback.Callback) int64 {
-		m := 0
-		for _, c := range cs {
-			m = max(m, c.TotalNum)
-		}
-		return int64(m)
-	}))
+	r.TotalUserNumber = int(strongest(func(_ int, fs []fact) int64 { return maxOf(fs, func(f *fact) int64 { return int64(f.total) }) }))
 	if r.TotalUserNumber == 0 {
 		r.TotalUserNumber = len(users)
 	}
+	r.StartCallTs = strongest(func(c int, fs []fact) int64 {
+		if c == classEvent {
+			return minOf(fs, when(func(k kind) bool { return k.is(callback.CmdCallerStartCall) }))
+		}
+		return minOf(fs, func(f *fact) int64 { return f.start })
+	})
+	r.AcceptTs = strongest(func(c int, fs []fact) int64 {
+		if c == classEvent {
+			return minOf(fs, when(isAccept))
+		}
+		return minOf(fs, func(f *fact) int64 { return f.accept })
+	})
+	accepted := r.AcceptTs > 0
 
-	minOf := func(cs []callback.Callback, val func(*callback.Callback) int64) int64 {
-		var m int64
-		for i := range cs {
-			if v := val(&cs[i]); v > 0 && (m == 0 || v < m) {
-				m = v
-			}
-		}
-		return m
-	}
-	maxOf := func(cs []callback.Callback, val func(*callback.Callback) int64) int64 {
-		var m int64
-		for i := range cs {
-			m = max(m, val(&cs[i]))
-		}
-		return m
-	}
-	eventTimeIf := func(pred func(callback.Command) bool) func(*callback.Callback) int64 {
-		return func(c *callback.Callback) int64 {
-			if pred(c.Command) {
-				return c.EventTime
-			}
-			return 0
+	// The strongest class that ends the call by itself: a v4 end record, then status.
+	var final []fact
+	for _, c := range []int{classV4End, classStatus} {
+		if len(byClass[c]) > 0 {
+			final = byClass[c]
+			break
 		}
 	}
-
-	r.StartCallTs = minOf(status, func(c *callback.Callback) int64 { return c.StartCallTs })
-	if r.StartCallTs == 0 {
-		r.StartCallTs = minOf(events, eventTimeIf(func(c callback.Command) bool { return c == callback.CmdCallerStartCall }))
-	}
-	r.AcceptTs = minOf(status, func(c *callback.Callback) int64 { return c.AcceptTs })
-	if r.AcceptTs == 0 {
-		r.AcceptTs = minOf(events, eventTimeIf(isAccept))
-	}
-
-	anyEvent := func(pred func(callback.Command) bool) bool {
-		for _, c := range events {
-			if pred(c.Command) {
-				return true
-			}
-		}
-		return false
-	}
-	oneToOneEnd := func(c callback.Command) bool { return eventResult(c) != callback.ResultNone }
-
 	var ended bool
 	switch {
-	case len(status) > 0:
+	case final != nil:
 		ended = true
 	case !group:
-		ended = anyEvent(oneToOneEnd)
+		ended = anyEvent(terminal)
 	case anyEvent(endsGroupCall):
 		ended = true
 	default:
 		ended = len(users) > 0
-		for _, cs := range users {
+		for _, fs := range users {
 			left := false
-			for _, c := range cs {
-				left = left || (!c.IsStatus() && leavesCall(c.Command))
+			for _, f := range fs {
+				left = left || leavesCall(f.kind)
 			}
 			ended = ended && left
 		}
@@ -158,7 +158,7 @@ func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 	switch {
 	case ended:
 		r.Status = StatusEnded
-	case r.AcceptTs > 0 || anyEvent(isJoinOrAccept):
+	case accepted || anyEvent(isJoinOrAccept):
 		r.Status = StatusOngoing
 	default:
 		r.Status = StatusRinging
@@ -166,63 +166,63 @@ func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 
 	if ended {
 		switch {
-		case len(status) > 0:
-			r.EndTs = maxOf(status, func(c *callback.Callback) int64 {
-				if c.EndTs > 0 {
-					return c.EndTs
+		case final != nil:
+			r.EndTs = maxOf(final, func(f *fact) int64 {
+				switch {
+				case !f.ends:
+					return 0
+				case f.end > 0:
+					return f.end
 				}
-				return c.EventTime
+				return f.t
 			})
 			r.CallResult = bestResult(func(x callback.Result) bool {
-				for _, c := range status {
-					if c.CallResult == x {
+				for _, f := range final {
+					if f.ends && f.result == x {
 						return true
 					}
 				}
 				return false
 			}).String()
 		case group:
-			r.EndTs = max(maxOf(events, eventTimeIf(leavesCall)), maxOf(events, eventTimeIf(oneToOneEnd)))
+			r.EndTs = max(maxOf(events, when(leavesCall)), maxOf(events, when(terminal)))
 			r.CallResult = callback.ResultNormalEnd.String()
 		default:
-			r.EndTs = maxOf(events, eventTimeIf(oneToOneEnd))
+			r.EndTs = maxOf(events, when(terminal))
 			r.CallResult = bestResult(func(x callback.Result) bool {
-				return anyEvent(func(c callback.Command) bool { return eventResult(c) == x })
+				return anyEvent(func(k kind) bool { return eventResult(k, accepted) == x })
 			}).String()
 		}
 		if r.EndTs == 0 {
-			r.EndTs = maxOf(all, func(c *callback.Callback) int64 { return c.EventTime })
+			r.EndTs = maxOf(all, func(f *fact) int64 { return f.t })
 		}
 	}
-	if r.AcceptTs > 0 && r.EndTs >= r.AcceptTs {
+	if accepted && r.EndTs >= r.AcceptTs {
 		r.DurationSec = r.EndTs - r.AcceptTs
 	}
-	r.LastEventTs = maxOf(all, func(c *callback.Callback) int64 { return c.EventTime })
+	r.LastEventTs = maxOf(all, func(f *fact) int64 { return f.t })
 	r.IndexTs = r.StartCallTs
 	if r.IndexTs == 0 {
-		r.IndexTs = minOf(all, func(c *callback.Callback) int64 { return c.EventTime })
+		r.IndexTs = minOf(all, func(f *fact) int64 { return f.t })
 	}
 
 	plats := map[string]bool{}
 	for _, id := range order {
-		cs := users[id]
-		p := Participant{UserID: id, FirstEventTs: cs[0].EventTime, LastEventTs: cs[0].EventTime, Platforms: []string{}}
+		fs := users[id]
+		p := Participant{UserID: id, FirstEventTs: fs[0].t, LastEventTs: fs[0].t, Platforms: []string{}}
 		isCaller, isCallee := id == r.Caller, false
 		outcomes := map[string]bool{}
-		for _, c := range cs {
-			p.FirstEventTs = min(p.FirstEventTs, c.EventTime)
-			p.LastEventTs = max(p.LastEventTs, c.EventTime)
-			isCaller = isCaller || c.Role == callback.RoleCaller
-			isCallee = isCallee || c.Role == callback.RoleCallee
-			if c.OptPlatform != "" {
-				p.Platforms = addSorted(p.Platforms, c.OptPlatform)
-				plats[c.OptPlatform] = true
+		for _, f := range fs {
+			p.FirstEventTs = min(p.FirstEventTs, f.t)
+			p.LastEventTs = max(p.LastEventTs, f.t)
+			isCaller = isCaller || f.role == callback.RoleCaller
+			isCallee = isCallee || f.role == callback.RoleCallee
+			if f.platform != "" {
+				p.Platforms = addSorted(p.Platforms, f.platform)
+				plats[f.platform] = true
 			}
-			if c.IsStatus() {
-				outcomes[statusOutcome(c.CallResult)] = true
-			} else {
-				outcomes[eventOutcome(c.Command, group)] = true
-			}
+			outcomes[statusOutcome(f.userResult)] = true
+			outcomes[eventOutcome(f.kind, group, accepted)] = true
 		}
 		switch {
 		case isCaller:

@@ -113,7 +113,7 @@ func checkWant(t *testing.T, call recordtest.Call, got record.Record) {
 		t.Fatalf("%s: record says status=%s result=%q caller=%q callees=%v; the call was status=%s result=%q caller=%q callees=%v\nrecord: %s\ncallbacks: %s",
 			call.Scenario, got.Status, got.CallResult, got.Caller, callees, w.Status, w.Result, w.Caller, w.Callees, js(got), js(call.Callbacks))
 	}
-	if got.CallType == "group" != (call.Scenario == recordtest.Group || call.Scenario == recordtest.GroupOngoing || call.Scenario == recordtest.GroupCancelled) {
+	if got.CallType == "group" != slices.Contains([]string{recordtest.Group, recordtest.GroupOngoing, recordtest.GroupCancelled, recordtest.V4Group}, call.Scenario) {
 		t.Fatalf("%s: callType %s", call.Scenario, got.CallType)
 	}
 	if got.StartCallTs != call.Callbacks[0].EventTime {

@@ -1,12 +1,14 @@
 // Package record turns the set of distinct callbacks of one call into its call record.
 //
-// The record is a pure function of that set (DESIGN invariant 3). Two implementations
-// of the same rules live here: State, a join-semilattice summary merged incrementally by
-// the persisters (order and duplicates cannot matter: every component is a min, max,
-// union or bit-or), and Derive, a direct reading of the rules over the whole set, used to
-// rebuild records from their timeline and, in the property test, as the specification
-// State is checked against. The rules are in the README's "How a record is derived"
-// table; this file holds the vocabulary both implementations share.
+// The record is a pure function of that set (DESIGN invariant 3). Each callback is first
+// expanded into facts (facts.go): what it says about the call, and about each user it
+// names — a v1 callback names one user, a v4 callback may name several. Two
+// implementations of the rules then aggregate the facts: State, a join-semilattice
+// summary merged incrementally by the persisters (order and duplicates cannot matter:
+// every component is a min, max, union or bit-or), and Derive, a direct reading of the
+// rules over the whole set, used to rebuild records from their timeline and, in the
+// property test, as the specification State is checked against. The rules are in the
+// README's "How a record is derived" table; this file holds the vocabulary both share.
 package record
 
 import "github.com/callkit-records/callkit-records/shared/callback"
@@ -45,83 +47,114 @@ var resultRank = []callback.Result{
 	callback.ResultReject, callback.ResultCallBusy, callback.ResultNotAnswer, callback.ResultCancel,
 }
 
-// eventResult maps a terminal event to the call result it implies for a one-to-one call.
-func eventResult(c callback.Command) callback.Result {
-	switch c {
-	case callback.CmdCallerCallMissed, callback.CmdCalleeNotAnswerCall:
+// kind is a user action: a v1 event command (same value), or one of the v4 actions that
+// have no v1 event of their own. A user's kinds are a bit set (uint64).
+type kind uint8
+
+const (
+	kindNone    kind = 0
+	kindHangup  kind = 40 // v4 Hangup: the user left (an end if the call was connected, else a cancel)
+	kindOffline kind = 41 // v4 Offline: the server saw the user's heartbeat expire
+)
+
+func kindOf(c callback.Command) kind { return kind(c) }
+
+func (k kind) is(c callback.Command) bool { return k == kind(c) }
+
+// eventResult maps a terminal action to the call result it implies for a one-to-one
+// call; accepted says whether the call was ever connected.
+func eventResult(k kind, accepted bool) callback.Result {
+	switch kind(k) {
+	case kindOf(callback.CmdCallerCallMissed), kindOf(callback.CmdCalleeNotAnswerCall):
 		return callback.ResultNotAnswer
-	case callback.CmdCallerCallRejected, callback.CmdCalleeRejectCall:
+	case kindOf(callback.CmdCallerCallRejected), kindOf(callback.CmdCalleeRejectCall):
 		return callback.ResultReject
-	case callback.CmdCallerCallBusy, callback.CmdCalleeIgnoreCall:
+	case kindOf(callback.CmdCallerCallBusy), kindOf(callback.CmdCalleeIgnoreCall):
 		return callback.ResultCallBusy
-	case callback.CmdCallerCancelCall, callback.CmdCalleeCallCanceled:
+	case kindOf(callback.CmdCallerCancelCall), kindOf(callback.CmdCalleeCallCanceled):
 		return callback.ResultCancel
-	case callback.CmdCallerCallEnd, callback.CmdCalleeCallEnd:
+	case kindOf(callback.CmdCallerCallEnd), kindOf(callback.CmdCalleeCallEnd):
 		return callback.ResultNormalEnd
-	case callback.CmdCallerCallInterrupted, callback.CmdCalleeCallInterrupted, callback.CmdCallerCallFailed:
+	case kindOf(callback.CmdCallerCallInterrupted), kindOf(callback.CmdCalleeCallInterrupted), kindOf(callback.CmdCallerCallFailed):
 		// No v1 result means "failed to start"; interrupt is Tencent's "network or other
 		// reasons". The participant's outcome keeps the precise "failed".
 		return callback.ResultInterrupt
+	case kindOffline:
+		return callback.ResultOffline
+	case kindHangup:
+		if accepted {
+			return callback.ResultNormalEnd
+		}
+		return callback.ResultCancel
 	}
 	return callback.ResultNone
 }
 
-// isAccept: events that mean the callee answered.
-func isAccept(c callback.Command) bool {
-	return c == callback.CmdCalleeAcceptCall || c == callback.CmdCallerCallAccepted
+// terminal: the action ends a one-to-one call.
+func terminal(k kind) bool { return eventResult(k, true) != callback.ResultNone }
+
+// isAccept: actions that mean the callee answered.
+func isAccept(k kind) bool {
+	return k.is(callback.CmdCalleeAcceptCall) || k.is(callback.CmdCallerCallAccepted)
 }
 
-// isJoinOrAccept: events that mean someone is talking.
-func isJoinOrAccept(c callback.Command) bool {
-	return isAccept(c) || c == callback.CmdJoinInGroupCall
-}
+// isJoinOrAccept: actions that mean someone is talking.
+func isJoinOrAccept(k kind) bool { return isAccept(k) || k.is(callback.CmdJoinInGroupCall) }
 
-// leavesCall reports whether the event means its user has left a group call (or never
+// leavesCall reports whether the action means its user has left a group call (or never
 // joined it). Caller-side notices about one callee (call_rejected, call_missed,
 // call_busy, call_accepted) do not end the caller's participation.
-func leavesCall(c callback.Command) bool {
-	switch c {
-	case callback.CmdCallerCallEnd, callback.CmdCallerCancelCall, callback.CmdCallerCallFailed, callback.CmdCallerCallInterrupted,
-		callback.CmdCalleeRejectCall, callback.CmdCalleeNotAnswerCall, callback.CmdCalleeIgnoreCall,
-		callback.CmdCalleeCallCanceled, callback.CmdCalleeCallEnd, callback.CmdCalleeCallInterrupted:
+func leavesCall(k kind) bool {
+	switch k {
+	case kindOf(callback.CmdCallerCallEnd), kindOf(callback.CmdCallerCancelCall), kindOf(callback.CmdCallerCallFailed),
+		kindOf(callback.CmdCallerCallInterrupted), kindOf(callback.CmdCalleeRejectCall), kindOf(callback.CmdCalleeNotAnswerCall),
+		kindOf(callback.CmdCalleeIgnoreCall), kindOf(callback.CmdCalleeCallCanceled), kindOf(callback.CmdCalleeCallEnd),
+		kindOf(callback.CmdCalleeCallInterrupted), kindHangup, kindOffline:
 		return true
 	}
 	return false
 }
 
-// endsGroupCall: caller events that end a whole group call.
-func endsGroupCall(c callback.Command) bool {
-	return c == callback.CmdCallerCancelCall || c == callback.CmdCallerCallFailed
+// endsGroupCall: caller actions that end a whole group call.
+func endsGroupCall(k kind) bool {
+	return k.is(callback.CmdCallerCancelCall) || k.is(callback.CmdCallerCallFailed)
 }
 
-// eventOutcome is what an event says about its own user's participation.
-// group: in a group call the caller's per-callee notices say nothing about the caller.
-func eventOutcome(c callback.Command, group bool) string {
-	switch c {
-	case callback.CmdCallerCallInterrupted, callback.CmdCalleeCallInterrupted:
+// eventOutcome is what an action says about its own user's participation. In a group
+// call the caller's per-callee notices say nothing about the caller; a v4 hang-up means
+// answered when the call was connected, cancelled otherwise.
+func eventOutcome(k kind, group, accepted bool) string {
+	switch k {
+	case kindOf(callback.CmdCallerCallInterrupted), kindOf(callback.CmdCalleeCallInterrupted):
 		return OutcomeInterrupted
-	case callback.CmdCallerCallFailed:
+	case kindOffline:
+		return OutcomeOffline
+	case kindOf(callback.CmdCallerCallFailed):
 		return OutcomeFailed
-	case callback.CmdCalleeAcceptCall, callback.CmdJoinInGroupCall, callback.CmdCallerCallEnd, callback.CmdCalleeCallEnd:
+	case kindOf(callback.CmdCalleeAcceptCall), kindOf(callback.CmdJoinInGroupCall), kindOf(callback.CmdCallerCallEnd),
+		kindOf(callback.CmdCalleeCallEnd), kindOf(callback.CmdCallerCallAccepted):
 		return OutcomeAnswered
-	case callback.CmdCallerCallAccepted:
-		return OutcomeAnswered
-	case callback.CmdCalleeRejectCall:
+	case kindOf(callback.CmdCalleeRejectCall):
 		return OutcomeRejected
-	case callback.CmdCalleeIgnoreCall:
+	case kindOf(callback.CmdCalleeIgnoreCall):
 		return OutcomeBusy
-	case callback.CmdCalleeNotAnswerCall:
+	case kindOf(callback.CmdCalleeNotAnswerCall):
 		return OutcomeMissed
-	case callback.CmdCallerCancelCall, callback.CmdCalleeCallCanceled:
+	case kindOf(callback.CmdCallerCancelCall), kindOf(callback.CmdCalleeCallCanceled):
+		return OutcomeCancelled
+	case kindHangup:
+		if accepted {
+			return OutcomeAnswered
+		}
 		return OutcomeCancelled
 	}
 	if !group {
-		switch c {
-		case callback.CmdCallerCallRejected:
+		switch k {
+		case kindOf(callback.CmdCallerCallRejected):
 			return OutcomeRejected
-		case callback.CmdCallerCallBusy:
+		case kindOf(callback.CmdCallerCallBusy):
 			return OutcomeBusy
-		case callback.CmdCallerCallMissed:
+		case kindOf(callback.CmdCallerCallMissed):
 			return OutcomeMissed
 		}
 	}

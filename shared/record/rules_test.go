@@ -244,3 +244,120 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal("garbage state decoded")
 	}
 }
+
+func v4cb(cmd callback.Command, ms int64, mods ...func(*callback.Callback)) callback.Callback {
+	cb := callback.Callback{SDKAppID: app, CallID: "c1", Command: cmd, EventTime: ms / 1000, V4: &callback.V4{EventTimeMs: ms}}
+	for _, m := range mods {
+		m(&cb)
+	}
+	return cb
+}
+
+func users(us ...callback.V4Member) func(*callback.Callback) {
+	return func(cb *callback.Callback) {
+		cb.V4.Users = us
+		if len(us) > 0 {
+			cb.UserID = us[0].Account
+		}
+	}
+}
+
+func changed(acct string, a callback.V4Action) func(*callback.Callback) {
+	return func(cb *callback.Callback) {
+		cb.V4.Changed = append(cb.V4.Changed, callback.V4Change{Account: acct, Action: a})
+		cb.UserID = acct
+	}
+}
+
+func endRecord(res callback.Result, start, accept, end int64, caller string, callees ...string) func(*callback.Callback) {
+	return func(cb *callback.Callback) {
+		cb.CallResult, cb.StartCallTs, cb.AcceptTs, cb.EndTs = res, start, accept, end
+		cb.CallType, cb.MediaType = callback.CallTypeSingle, callback.MediaAudio
+		cb.V4.Record = &callback.V4Record{Caller: caller, Callees: callees}
+		cb.UserID, cb.Role = caller, callback.RoleCaller
+	}
+}
+
+// TestV4Rules checks the v4 rows of the derivation table.
+func TestV4Rules(t *testing.T) {
+	calling := func(a string) callback.V4Member { return callback.V4Member{Account: a, Status: callback.V4Calling} }
+	waiting := func(a string) callback.V4Member { return callback.V4Member{Account: a, Status: callback.V4Waiting} }
+	cases := []struct {
+		name  string
+		cbs   []callback.Callback
+		check func(t *testing.T, r record.Record)
+	}{
+		{"start: Calling is the caller, Waiting are callees, ringing", []callback.Callback{
+			v4cb(callback.CmdV4StartCall, 100_500, users(calling("alice"), waiting("bob"), waiting("carol"))),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "caller", r.Caller, "alice")
+			eq(t, "callees", r.Callees, []string{"bob", "carol"})
+			eq(t, "status", r.Status, "ringing")
+			eq(t, "startCallTs", r.StartCallTs, int64(100))
+		}},
+		{"member Accept: ongoing, acceptTs", []callback.Callback{
+			v4cb(callback.CmdV4StartCall, 100_000, users(calling("alice"), waiting("bob"))),
+			v4cb(callback.CmdV4MemberChanged, 104_900, changed("bob", callback.V4Accept)),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "status", r.Status, "ongoing")
+			eq(t, "acceptTs", r.AcceptTs, int64(104))
+			eq(t, "outcome bob", r.Participants[1].Outcome, "answered")
+		}},
+		{"hangup before anyone answered is a cancel", []callback.Callback{
+			v4cb(callback.CmdV4StartCall, 100_000, users(calling("alice"), waiting("bob"))),
+			v4cb(callback.CmdV4MemberChanged, 110_000, changed("alice", callback.V4Hangup)),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "callResult", r.CallResult, "cancel")
+			eq(t, "outcome alice", r.Participants[0].Outcome, "cancelled")
+		}},
+		{"hangup after an answer is a normal end", []callback.Callback{
+			v4cb(callback.CmdV4MemberChanged, 105_000, changed("bob", callback.V4Accept)),
+			v4cb(callback.CmdV4MemberChanged, 200_000, changed("bob", callback.V4Hangup)),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "callResult", r.CallResult, "normal_end")
+			eq(t, "endTs", r.EndTs, int64(200))
+			eq(t, "durationSec", r.DurationSec, int64(95))
+		}},
+		{"offline", []callback.Callback{
+			v4cb(callback.CmdV4MemberChanged, 105_000, changed("bob", callback.V4Accept)),
+			v4cb(callback.CmdV4MemberChanged, 150_000, changed("bob", callback.V4Offline)),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "callResult", r.CallResult, "offline")
+			eq(t, "outcome bob", r.Participants[0].Outcome, "offline")
+		}},
+		{"the end record wins over status and events; the caller listed as callee is not a callee", []callback.Callback{
+			ev("caller_start_call", "alice", 90, audio), st("reject", "bob", callback.RoleCallee, 95),
+			v4cb(callback.CmdV4MemberChanged, 99_000, changed("bob", callback.V4Accept)),
+			v4cb(callback.CmdV4EndCall, 300_000, endRecord(callback.ResultNormalEnd, 92, 99, 290, "alice", "alice", "bob")),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "callResult", r.CallResult, "normal_end")
+			eq(t, "startCallTs", r.StartCallTs, int64(92))
+			eq(t, "acceptTs", r.AcceptTs, int64(99))
+			eq(t, "endTs", r.EndTs, int64(290))
+			eq(t, "callees", r.Callees, []string{"bob"})
+			eq(t, "totalUserNumber", r.TotalUserNumber, 2)
+			eq(t, "mediaType", r.MediaType, "audio")
+		}},
+		{"end record with AcceptTime 0 (not answered)", []callback.Callback{
+			v4cb(callback.CmdV4EndCall, 160_000, endRecord(callback.ResultNotAnswer, 100, 0, 150, "alice", "alice", "bob")),
+		}, func(t *testing.T, r record.Record) {
+			eq(t, "callResult", r.CallResult, "not_answer")
+			eq(t, "acceptTs", r.AcceptTs, int64(0))
+			eq(t, "durationSec", r.DurationSec, int64(0))
+			eq(t, "status", r.Status, "ended")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			derived := record.Derive(app, "c1", tc.cbs)
+			st := record.NewState(app, "c1")
+			for i := len(tc.cbs) - 1; i >= 0; i-- {
+				st.Apply(&tc.cbs[i])
+			}
+			if merged := st.Record(); !reflect.DeepEqual(derived, merged) {
+				t.Fatalf("Derive and State disagree\nderive: %s\nstate:  %s", js(derived), js(merged))
+			}
+			tc.check(t, derived)
+		})
+	}
+}

@@ -3,22 +3,17 @@ package record
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/callkit-records/callkit-records/shared/callback"
-)
-
-// Evidence classes, strongest first: a field is taken from the first class that has it.
-const (
-	classStatus = iota // call status callbacks
-	classEvent         // call event callbacks
-	numClasses
 )
 
 // State is the merge summary of a call's callbacks. Apply is commutative, associative
 // and idempotent, so any order and any duplicates of the same set give the same State,
 // and Record() is a function of the State alone.
 type State struct {
+	V       int              `json:"v"` // encoding version
 	App     uint64           `json:"a"`
 	CallID  string           `json:"c"`
 	Src     [numClasses]Src  `json:"s"`
@@ -35,11 +30,11 @@ type Src struct {
 	Caller Cand   `json:"cl"`           // earliest user reporting Role=caller
 	Types  uint8  `json:"t,omitempty"`  // bit per callback.CallType reported
 	Total  int    `json:"tn,omitempty"` // max TotalNum
-	Start  int64  `json:"st,omitempty"` // status: min StartCallTs; events: min EventTime of caller_start_call
-	Accept int64  `json:"ac,omitempty"` // status: min AcceptTs; events: min EventTime of accept events
-	End    int64  `json:"en,omitempty"` // status: max EndTs (or EventTime); events: max EventTime of 1:1-terminal events
+	Start  int64  `json:"st,omitempty"` // status/record: min explicit start; events: min EventTime of caller_start_call
+	Accept int64  `json:"ac,omitempty"` // status/record: min explicit accept; events: min EventTime of accept events
+	End    int64  `json:"en,omitempty"` // status/record: max explicit end (or EventTime); events: max EventTime of 1:1-terminal events
 	EndG   int64  `json:"eg,omitempty"` // events: max EventTime of events where a user leaves a group call
-	Res    uint16 `json:"rs,omitempty"` // status: bit per reported CallResult
+	Res    uint16 `json:"rs,omitempty"` // status/record: bit per reported CallResult
 }
 
 // Cand is a candidate value with the time it was reported; the earliest (then the
@@ -63,14 +58,17 @@ type User struct {
 	Roles     uint8    `json:"r,omitempty"` // bit per callback.Role reported
 	First     int64    `json:"f"`
 	Last      int64    `json:"l"`
-	Kinds     uint32   `json:"k,omitempty"` // bit per event command sent by this user
+	Kinds     uint64   `json:"k,omitempty"` // bit per action kind of this user
 	Results   uint16   `json:"s,omitempty"` // bit per result of this user's status callbacks
 	Platforms []string `json:"p,omitempty"` // sorted set
 }
 
+// stateVersion is the State encoding; a stored state of another version is refused.
+const stateVersion = 2
+
 // NewState returns the empty state of a call.
 func NewState(app uint64, callID string) *State {
-	return &State{App: app, CallID: callID, Users: map[string]*User{}}
+	return &State{V: stateVersion, App: app, CallID: callID, Users: map[string]*User{}}
 }
 
 func minNZ(a, b int64) int64 {
@@ -82,68 +80,74 @@ func minNZ(a, b int64) int64 {
 
 // Apply merges one callback into the state.
 func (s *State) Apply(cb *callback.Callback) {
-	t := cb.EventTime
-	s.FirstTs = minNZ(s.FirstTs, t)
-	s.LastTs = max(s.LastTs, t)
-
-	class := classEvent
-	if cb.IsStatus() {
-		class = classStatus
+	for _, f := range facts(cb) {
+		s.apply(&f)
 	}
-	src := &s.Src[class]
+}
+
+func (s *State) apply(f *fact) {
+	s.FirstTs = minNZ(s.FirstTs, f.t)
+	s.LastTs = max(s.LastTs, f.t)
+
+	src := &s.Src[f.class]
 	src.Seen = true
-	src.Media.offer(t, cb.MediaType.String())
-	src.Room.offer(t, cb.RoomID)
-	if cb.Role == callback.RoleCaller {
-		src.Caller.offer(t, cb.UserID)
+	src.Media.offer(f.t, f.media)
+	src.Room.offer(f.t, f.room)
+	src.Caller.offer(f.t, f.caller)
+	if f.callType != callback.CallTypeUnknown {
+		src.Types |= 1 << f.callType
 	}
-	if cb.CallType != callback.CallTypeUnknown {
-		src.Types |= 1 << cb.CallType
+	src.Total = max(src.Total, f.total)
+	if f.class == classEvent {
+		if f.kind.is(callback.CmdCallerStartCall) {
+			src.Start = minNZ(src.Start, f.t)
+		}
+		if isAccept(f.kind) {
+			src.Accept = minNZ(src.Accept, f.t)
+		}
+		if terminal(f.kind) {
+			src.End = max(src.End, f.t)
+		}
+		if leavesCall(f.kind) {
+			src.EndG = max(src.EndG, f.t)
+		}
+	} else {
+		src.Start = minNZ(src.Start, f.start)
+		src.Accept = minNZ(src.Accept, f.accept)
+		if f.ends {
+			end := f.end
+			if end == 0 {
+				end = f.t
+			}
+			src.End = max(src.End, end)
+			src.Res |= 1 << f.result
+		}
 	}
-	src.Total = max(src.Total, cb.TotalNum)
 
-	u := s.Users[cb.UserID]
+	if f.user == "" {
+		return
+	}
+	u := s.Users[f.user]
 	if u == nil {
-		u = &User{First: t, Last: t}
+		u = &User{First: f.t, Last: f.t}
 		if s.Users == nil {
 			s.Users = map[string]*User{}
 		}
-		s.Users[cb.UserID] = u
+		s.Users[f.user] = u
 	}
-	u.First = min(u.First, t)
-	u.Last = max(u.Last, t)
-	if cb.Role != callback.RoleUnknown {
-		u.Roles |= 1 << cb.Role
+	u.First = min(u.First, f.t)
+	u.Last = max(u.Last, f.t)
+	if f.role != callback.RoleUnknown {
+		u.Roles |= 1 << f.role
 	}
-	if cb.OptPlatform != "" {
-		u.Platforms = addSorted(u.Platforms, cb.OptPlatform)
+	if f.kind != kindNone {
+		u.Kinds |= 1 << f.kind
 	}
-
-	if class == classStatus {
-		src.Start = minNZ(src.Start, cb.StartCallTs)
-		src.Accept = minNZ(src.Accept, cb.AcceptTs)
-		end := cb.EndTs
-		if end == 0 {
-			end = t
-		}
-		src.End = max(src.End, end)
-		src.Res |= 1 << cb.CallResult
-		u.Results |= 1 << cb.CallResult
-		return
+	if f.userResult != callback.ResultNone {
+		u.Results |= 1 << f.userResult
 	}
-	c := cb.Command
-	u.Kinds |= 1 << c
-	if c == callback.CmdCallerStartCall {
-		src.Start = minNZ(src.Start, t)
-	}
-	if isAccept(c) {
-		src.Accept = minNZ(src.Accept, t)
-	}
-	if eventResult(c) != callback.ResultNone {
-		src.End = max(src.End, t)
-	}
-	if leavesCall(c) {
-		src.EndG = max(src.EndG, t)
+	if f.platform != "" {
+		u.Platforms = addSorted(u.Platforms, f.platform)
 	}
 }
 
@@ -170,6 +174,9 @@ func UnmarshalState(b []byte) (*State, error) {
 	s := &State{}
 	if err := json.Unmarshal(b, s); err != nil {
 		return nil, errors.Join(ErrBadState, err)
+	}
+	if s.V != stateVersion {
+		return nil, fmt.Errorf("%w: encoding version %d, this build reads %d", ErrBadState, s.V, stateVersion)
 	}
 	if s.Users == nil {
 		s.Users = map[string]*User{}
@@ -202,23 +209,41 @@ func (s *State) callType() callback.CallType {
 	}
 }
 
-func (s *State) anyKind(pred func(callback.Command) bool) bool {
+func (s *State) anyKind(pred func(kind) bool) bool {
 	for _, u := range s.Users {
-		for c := callback.Command(0); c < 32; c++ {
-			if u.Kinds&(1<<c) != 0 && pred(c) {
-				return true
-			}
+		if kindsHave(u.Kinds, pred) {
+			return true
 		}
 	}
 	return false
 }
 
+func kindsHave(kinds uint64, pred func(kind) bool) bool {
+	for k := kind(0); k < 64; k++ {
+		if kinds&(1<<k) != 0 && pred(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// final is the strongest class that ends the call by itself (a v4 end record, then a
+// status callback), nil if none.
+func (s *State) final() *Src {
+	for _, c := range []int{classV4End, classStatus} {
+		if s.Src[c].Seen {
+			return &s.Src[c]
+		}
+	}
+	return nil
+}
+
 func (s *State) ended(group bool) bool {
-	if s.Src[classStatus].Seen {
+	if s.final() != nil {
 		return true
 	}
 	if !group {
-		return s.anyKind(func(c callback.Command) bool { return eventResult(c) != callback.ResultNone })
+		return s.anyKind(terminal)
 	}
 	if s.anyKind(endsGroupCall) {
 		return true
@@ -232,15 +257,6 @@ func (s *State) ended(group bool) bool {
 		}
 	}
 	return true
-}
-
-func kindsHave(kinds uint32, pred func(callback.Command) bool) bool {
-	for c := callback.Command(0); c < 32; c++ {
-		if kinds&(1<<c) != 0 && pred(c) {
-			return true
-		}
-	}
-	return false
 }
 
 // Record derives the call record from the state.
@@ -280,19 +296,20 @@ func (s *State) Record() Record {
 		r.Status = StatusRinging
 	}
 
+	accepted := r.AcceptTs > 0
 	if ended {
-		st, ev := &s.Src[classStatus], &s.Src[classEvent]
-		switch {
-		case st.Seen:
-			r.EndTs = st.End
-			r.CallResult = bestResult(func(x callback.Result) bool { return st.Res&(1<<x) != 0 }).String()
+		ev := &s.Src[classEvent]
+		switch fin := s.final(); {
+		case fin != nil:
+			r.EndTs = fin.End
+			r.CallResult = bestResult(func(x callback.Result) bool { return fin.Res&(1<<x) != 0 }).String()
 		case group:
 			r.EndTs = max(ev.EndG, ev.End)
 			r.CallResult = callback.ResultNormalEnd.String()
 		default:
 			r.EndTs = ev.End
 			r.CallResult = bestResult(func(x callback.Result) bool {
-				return s.anyKind(func(c callback.Command) bool { return eventResult(c) == x })
+				return s.anyKind(func(k kind) bool { return eventResult(k, accepted) == x })
 			}).String()
 		}
 		if r.EndTs == 0 {
@@ -317,7 +334,7 @@ func (s *State) Record() Record {
 			p.Role = callback.RoleCallee.String()
 		}
 		p.Outcome = bestOutcome(func(o string) bool {
-			if kindsHave(u.Kinds, func(c callback.Command) bool { return eventOutcome(c, group) == o }) {
+			if kindsHave(u.Kinds, func(k kind) bool { return eventOutcome(k, group, accepted) == o }) {
 				return true
 			}
 			for _, res := range callback.Results() {

@@ -28,13 +28,31 @@ const (
 	Group                 = "group"
 	GroupOngoing          = "group-ongoing"
 	GroupCancelled        = "group-cancelled"
+
+	// v4 callbacks (Call.CallbackAfter*) only.
+	V4Answered  = "v4-answered"
+	V4Rejected  = "v4-rejected"
+	V4Missed    = "v4-missed"
+	V4Cancelled = "v4-cancelled"
+	V4Offline   = "v4-offline"
+	V4Group     = "v4-group"
+	V4Ongoing   = "v4-ongoing"
+
+	// Both generations report the same call (an app with both callback configurations).
+	MixedAnswered = "mixed-answered"
+	MixedRejected = "mixed-rejected"
 )
 
 // Scenarios lists every scenario Gen picks from.
 var Scenarios = []string{
 	AnsweredCallerHangsUp, AnsweredCalleeHangsUp, Rejected, Cancelled, Missed, Busy,
 	Interrupted, CallerFailed, Ringing, Ongoing, Group, GroupOngoing, GroupCancelled,
+	V4Answered, V4Rejected, V4Missed, V4Cancelled, V4Offline, V4Group, V4Ongoing,
+	MixedAnswered, MixedRejected,
 }
+
+// V1Scenarios are the scenarios made of v1 callbacks only.
+var V1Scenarios = Scenarios[:13]
 
 // Want is what the record of a complete call must say.
 type Want struct {
@@ -97,6 +115,18 @@ func GenScenario(r *rand.Rand, app uint64, scenario string, t0 int64) Call {
 	case Group, GroupOngoing, GroupCancelled:
 		b.ctype = callback.CallTypeGroup
 		b.group(t0, users, scenario)
+	case V4Answered, V4Rejected, V4Missed, V4Cancelled, V4Offline, V4Ongoing:
+		b.ctype = callback.CallTypeSingle
+		b.v4single(t0, users[1], scenario)
+	case V4Group:
+		b.ctype = callback.CallTypeGroup
+		b.v4group(t0, users)
+	case MixedAnswered, MixedRejected:
+		b.ctype = callback.CallTypeSingle
+		b.total = 2
+		v1 := map[string]string{MixedAnswered: AnsweredCallerHangsUp, MixedRejected: Rejected}[scenario]
+		b.single(t0, users[1], v1)
+		b.v4mirror(users[1])
 	default:
 		b.ctype = callback.CallTypeSingle
 		b.total = 2
@@ -402,6 +432,10 @@ func Perturb(r *rand.Rand, call Call) []callback.Callback {
 	pick := func() callback.Callback { return out[r.IntN(len(out))] }
 	for n := 1 + r.IntN(6); n > 0; n-- {
 		cb := pick()
+		if cb.V4 != nil {
+			out = append(out, perturbV4(r, cb))
+			continue
+		}
 		switch r.IntN(10) {
 		case 0: // media switch
 			if cb.MediaType == callback.MediaAudio {
@@ -483,4 +517,216 @@ func Stream(r *rand.Rand, calls []Call) []callback.Callback {
 		out[i] = a.cb
 	}
 	return out
+}
+
+// --- v4 -------------------------------------------------------------------------------
+
+// v4 adds a v4 callback after a Render/Parse round trip, so it is exactly what the
+// webhook would hand on.
+func (b *builder) v4(cb callback.Callback, ms int64) {
+	cb.SDKAppID, cb.CallID = b.call.App, b.call.CallID
+	if cb.V4 == nil {
+		cb.V4 = &callback.V4{}
+	}
+	cb.V4.EventTimeMs = ms
+	cb.ClientIP = "203.0.113.9"
+	cb.OptPlatform = []string{"iOS", "Android", "Web", "RESTAPI"}[b.r.IntN(4)]
+	q, body := cb.Render()
+	parsed, err := callback.Parse(q, body)
+	if err != nil {
+		panic("recordtest: generated v4 callback does not parse: " + err.Error() + ": " + string(body))
+	}
+	b.call.Callbacks = append(b.call.Callbacks, parsed)
+}
+
+func (b *builder) v4start(ms int64, callees []string) {
+	users := []callback.V4Member{{Account: b.caller, Status: callback.V4Calling}}
+	for _, c := range callees {
+		users = append(users, callback.V4Member{Account: c, Status: callback.V4Waiting})
+	}
+	b.v4(callback.Callback{Command: callback.CmdV4StartCall, MediaType: b.media, RoomID: b.room,
+		V4: &callback.V4{Users: users, RoomIDType: 2}}, ms)
+}
+
+func (b *builder) v4change(ms int64, present []string, changes ...callback.V4Change) {
+	var users []callback.V4Member
+	for _, u := range present {
+		users = append(users, callback.V4Member{Account: u, Status: callback.V4Calling})
+	}
+	b.v4(callback.Callback{Command: callback.CmdV4MemberChanged, V4: &callback.V4{Users: users, Changed: changes}}, ms)
+}
+
+func (b *builder) v4end(ms int64, res callback.Result, start, accept, end int64, callees []string) {
+	list := append([]string{b.caller}, callees...) // Tencent lists the caller among the callees
+	b.v4(callback.Callback{Command: callback.CmdV4EndCall, MediaType: b.media, CallType: b.ctype, RoomID: b.room, CallResult: res,
+		StartCallTs: start, AcceptTs: accept, EndTs: end, V4: &callback.V4{Record: &callback.V4Record{Caller: b.caller, Callees: list}, RoomIDType: 2}}, ms)
+}
+
+func (b *builder) v4single(t0 int64, callee, scenario string) {
+	r := b.r
+	w := &b.call.Want
+	w.Caller, w.Callees, w.Status = b.caller, []string{callee}, record.StatusEnded
+	ms := t0*1000 + int64(r.IntN(1000))
+	b.v4start(ms, []string{callee})
+	at := func(sec int) int64 { return ms + int64(sec)*1000 + int64(r.IntN(1000)) }
+	change := func(sec int, present []string, who string, a callback.V4Action) int64 {
+		m := at(sec)
+		b.v4change(m, present, callback.V4Change{Account: who, Action: a})
+		return m / 1000
+	}
+	both := []string{b.caller, callee}
+	switch scenario {
+	case V4Answered, V4Ongoing, V4Offline:
+		ta := change(5, both, callee, callback.V4Accept)
+		if scenario == V4Ongoing {
+			w.Status = record.StatusOngoing
+			return
+		}
+		res, action, who := callback.ResultNormalEnd, callback.V4Hangup, []string{b.caller, callee}[r.IntN(2)]
+		if scenario == V4Offline {
+			res, action, who = callback.ResultOffline, callback.V4Offline, callee
+		}
+		te := change(60+r.IntN(600), both, who, action)
+		w.Result = res.String()
+		if r.IntN(4) != 0 { // the end callback may not have arrived (yet)
+			b.v4end(te*1000+1500, res, t0, ta, te, []string{callee})
+		}
+	case V4Rejected:
+		tx := change(3, []string{b.caller}, callee, callback.V4Reject)
+		w.Result = "reject"
+		b.v4end(tx*1000+800, callback.ResultReject, t0, 0, tx, []string{callee})
+	case V4Missed:
+		tx := change(30, []string{b.caller}, callee, callback.V4NotAnswer)
+		w.Result = "not_answer"
+		b.v4end(tx*1000+800, callback.ResultNotAnswer, t0, 0, tx, []string{callee})
+	case V4Cancelled:
+		tx := change(4, []string{callee}, b.caller, callback.V4Hangup)
+		w.Result = "cancel"
+		b.v4end(tx*1000+800, callback.ResultCancel, t0, 0, tx, []string{callee})
+	}
+}
+
+func (b *builder) v4group(t0 int64, users []string) {
+	r := b.r
+	w := &b.call.Want
+	n := 2 + r.IntN(3)
+	invited := users[1 : 1+n]
+	w.Caller, w.Status, w.Result = b.caller, record.StatusEnded, "normal_end"
+	w.Callees = append([]string(nil), invited...)
+	ms := t0*1000 + int64(r.IntN(1000))
+	b.v4start(ms, invited)
+	present := []string{b.caller}
+	var accept int64
+	sec := 2
+	for i, u := range invited {
+		sec += 1 + r.IntN(10)
+		m := ms + int64(sec)*1000
+		a := []callback.V4Action{callback.V4Accept, callback.V4Accept, callback.V4Reject, callback.V4NotAnswer}[r.IntN(4)]
+		if i == 0 {
+			a = callback.V4Accept
+		}
+		if a == callback.V4Accept {
+			present = append(present, u)
+			if accept == 0 {
+				accept = m / 1000
+			}
+		}
+		b.v4change(m, present, callback.V4Change{Account: u, Action: a})
+	}
+	// Mid-call: an invite (ringing, then accepted) and a join.
+	extra, joiner := users[1+n], users[2+n]
+	w.Callees = append(w.Callees, extra, joiner)
+	sec += 10
+	b.v4change(ms+int64(sec)*1000, present, callback.V4Change{Account: extra, Action: callback.V4Invite})
+	sec += 5
+	present = append(present, extra)
+	b.v4change(ms+int64(sec)*1000, present, callback.V4Change{Account: extra, Action: callback.V4Accept})
+	sec += 20
+	present = append(present, joiner)
+	b.v4change(ms+int64(sec)*1000, present, callback.V4Change{Account: joiner, Action: callback.V4Join})
+	// Everyone hangs up; the last one leaving ends the call.
+	for len(present) > 1 {
+		sec += 1 + r.IntN(300)
+		who := present[r.IntN(len(present))]
+		rest := make([]string, 0, len(present))
+		for _, p := range present {
+			if p != who {
+				rest = append(rest, p)
+			}
+		}
+		present = rest
+		b.v4change(ms+int64(sec)*1000, present, callback.V4Change{Account: who, Action: callback.V4Hangup})
+	}
+	end := t0 + int64(sec) + 1
+	b.v4end(end*1000, callback.ResultNormalEnd, t0, accept, end, append(append([]string(nil), invited...), extra, joiner))
+}
+
+// v4mirror adds the v4 callbacks of a 1:1 call already generated as v1 callbacks (the
+// app has both callback configurations): start, the callee's answer, the end record.
+func (b *builder) v4mirror(callee string) {
+	var start, accept, end int64
+	var res callback.Result
+	for _, cb := range b.call.Callbacks {
+		switch {
+		case cb.Command == callback.CmdCallerStartCall:
+			start = cb.EventTime
+		case cb.Command == callback.CmdCalleeAcceptCall:
+			accept = cb.EventTime
+		case cb.IsStatus():
+			res, end = cb.CallResult, max(end, cb.EventTime)
+		case cb.Command == callback.CmdCallerCallEnd || cb.Command == callback.CmdCalleeCallEnd ||
+			cb.Command == callback.CmdCalleeRejectCall || cb.Command == callback.CmdCallerCallRejected:
+			end = max(end, cb.EventTime)
+		}
+	}
+	if res == callback.ResultNone {
+		res = map[bool]callback.Result{true: callback.ResultNormalEnd, false: callback.ResultReject}[accept > 0]
+	}
+	b.v4start(start*1000+100, []string{callee})
+	if accept > 0 {
+		b.v4change(accept*1000+200, []string{b.caller, callee}, callback.V4Change{Account: callee, Action: callback.V4Accept})
+	} else {
+		b.v4change(end*1000, []string{b.caller}, callback.V4Change{Account: callee, Action: callback.V4Reject})
+	}
+	b.v4end(end*1000+900, res, start, accept, end, []string{callee})
+}
+
+// perturbV4 changes a copy of a v4 callback: another time, another action, another
+// result or caller in the end record, another media type.
+func perturbV4(r *rand.Rand, cb callback.Callback) callback.Callback {
+	v := *cb.V4
+	v.Users = append([]callback.V4Member(nil), v.Users...)
+	v.Changed = append([]callback.V4Change(nil), v.Changed...)
+	if v.Record != nil {
+		rec := *v.Record
+		rec.Callees = append([]string(nil), rec.Callees...)
+		v.Record = &rec
+	}
+	cb.V4 = &v
+	switch r.IntN(5) {
+	case 0:
+		v.EventTimeMs += int64(r.IntN(20000) - 10000)
+		cb.EventTime = v.EventTimeMs / 1000
+	case 1:
+		if len(v.Changed) > 0 {
+			v.Changed[0].Action = callback.V4Action(1 + r.IntN(8))
+		} else if len(v.Users) > 0 {
+			v.Users[0].Status = callback.V4Status(1 + r.IntN(2))
+		}
+	case 2:
+		if v.Record != nil {
+			cb.CallResult = callback.Results()[r.IntN(len(callback.Results()))]
+		}
+	case 3:
+		if v.Record != nil && len(v.Record.Callees) > 1 {
+			v.Record.Caller = v.Record.Callees[r.IntN(len(v.Record.Callees))]
+		}
+	default:
+		if cb.MediaType == callback.MediaAudio {
+			cb.MediaType = callback.MediaVideo
+		} else {
+			cb.MediaType = callback.MediaAudio
+		}
+	}
+	return cb
 }

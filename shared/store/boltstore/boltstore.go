@@ -23,12 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/callkit-records/callkit-records/shared/callback"
+	"github.com/callkit-records/callkit-records/shared/envelope"
 	"github.com/callkit-records/callkit-records/shared/record"
 	"github.com/callkit-records/callkit-records/shared/store"
 )
@@ -42,7 +42,7 @@ var (
 )
 
 // FormatVersion is the layout written by this build; a file of another layout is refused.
-const FormatVersion = "2"
+const FormatVersion = "3"
 
 // Options tune the store.
 type Options struct {
@@ -245,8 +245,8 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	evts := tx.Bucket(bEvt)
 	ttl := store.TTL(s.opts.RetentionDays, m.Record.LastEventTs, now)
 	for i, e := range m.Events {
-		cb := &m.EventCallbacks[i]
-		v, err := json.Marshal(storedEvent{Body: e.Body, Command: cb.Command.String(), Platform: cb.OptPlatform, ClientIP: cb.ClientIP, ReceivedAt: e.Event.ReceivedAt, TTL: ttl})
+		q, _ := m.EventCallbacks[i].Render()
+		v, err := json.Marshal(storedEvent{Body: e.Body, Query: envelope.QueryMap(q), ReceivedAt: e.Event.ReceivedAt, TTL: ttl})
 		if err != nil {
 			return err
 		}
@@ -284,23 +284,19 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	return nil
 }
 
-// storedEvent keeps the callback as received; the timeline entry is parsed from it.
+// storedEvent keeps the callback as received (query parameters and body); the timeline
+// entry is parsed from it.
 type storedEvent struct {
-	Body       json.RawMessage `json:"b"`
-	Command    string          `json:"c"`
-	Platform   string          `json:"p,omitempty"`
-	ClientIP   string          `json:"i,omitempty"`
-	ReceivedAt int64           `json:"r"`
-	TTL        int64           `json:"t,omitempty"`
+	Body       json.RawMessage   `json:"b"`
+	Query      map[string]string `json:"q"`
+	ReceivedAt int64             `json:"r"`
+	TTL        int64             `json:"t,omitempty"`
 }
 
-func (e *storedEvent) event(app uint64) (record.Event, error) {
-	q := url.Values{"sdkappid": {strconv.FormatUint(app, 10)}, "command": {e.Command}}
-	if e.Platform != "" {
-		q.Set("optplatform", e.Platform)
-	}
-	if e.ClientIP != "" {
-		q.Set("clientip", e.ClientIP)
+func (e *storedEvent) event() (record.Event, error) {
+	q := url.Values{}
+	for k, v := range e.Query {
+		q.Set(k, v)
 	}
 	cb, err := callback.Parse(q, e.Body)
 	if err != nil {
@@ -340,7 +336,7 @@ func (s *Store) Get(_ context.Context, key store.CallKey, withEvents bool) (reco
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("%w: event: %w", store.ErrCorrupt, err)
 			}
-			ev, err := e.event(key.App)
+			ev, err := e.event()
 			if err != nil {
 				return err
 			}
