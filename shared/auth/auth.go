@@ -110,6 +110,12 @@ func (v *Verifier) Verify(q url.Values) (Params, error) {
 	}
 	switch err := tencentyun.VerifyUserSig(p.SDKAppID, key, p.Identifier, sig, v.now()); {
 	case errors.Is(err, tencentyun.ErrExpired):
+		// The library checks the time before the signature: only a genuine UserSig is
+		// "expired" (verified again as of 1970, when every genuine one was still valid);
+		// a forged or wrong-key one is invalid, so a client is not told to merely renew it.
+		if tencentyun.VerifyUserSig(p.SDKAppID, key, p.Identifier, sig, time.Unix(0, 0)) != nil {
+			return p, fmt.Errorf("%w: usersig is not valid for this identifier and app", ErrUserSig)
+		}
 		return p, fmt.Errorf("%w: usersig expired", ErrExpired)
 	case err != nil:
 		return p, fmt.Errorf("%w: usersig is not valid for this identifier and app", ErrUserSig)

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -40,10 +41,17 @@ func Key(secret string) []byte {
 	return m.Sum(nil)
 }
 
-// FilterHash canonicalises a filter set (name=value pairs in a fixed order).
+// FilterHash canonicalises a filter set (its values in a fixed order). Each value is
+// length-prefixed: they include the client's raw strings, and no choice of them may make
+// two different sets encode alike (as a separator inside a value would).
 func FilterHash(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x1f")))
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(strconv.AppendInt(nil, int64(len(p)), 10))
+		h.Write([]byte{':'})
+		h.Write([]byte(p))
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])
 }
 
 // Encode signs c as "<payload>.<mac>", both base64url.

@@ -265,7 +265,7 @@ func checkQueued(t *testing.T, m queue.Message, q url.Values, body []byte, reque
 	}
 	// The persister re-parses the envelope: it must give the same callback.
 	again, err := callback.Parse(env.Values(), env.Body)
-	if err != nil || again != cb {
+	if err != nil || !reflect.DeepEqual(again, cb) {
 		t.Errorf("envelope does not re-parse to the same callback: %v", err)
 	}
 	return env

@@ -167,12 +167,13 @@ func (h *Handler) listUserCalls(ctx context.Context, p auth.Params, r *http.Requ
 	return h.list(ctx, p, q, r.PathValue("userId"))
 }
 
-// parseTime accepts Unix seconds or RFC 3339.
+// parseTime accepts Unix seconds or RFC 3339, both within 10-digit Unix seconds (the
+// stores index times as 10 digits).
 func parseTime(s string) (int64, bool) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n <= callback.MaxUnixSeconds {
 		return n, true
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil && t.Unix() >= 0 {
+	if t, err := time.Parse(time.RFC3339, s); err == nil && t.Unix() >= 0 && t.Unix() <= callback.MaxUnixSeconds {
 		return t.Unix(), true
 	}
 	return 0, false

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/callkit-records/callkit-records/shared/auth"
@@ -92,32 +93,19 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	writeNative(w, rid, http.StatusNotFound, apiErr{http.StatusNotFound, "not_found", "no such route"})
 }
 
-// matchPath compares a request path with a route pattern ({x} matches one segment).
+// matchPath compares a request path with a route pattern ({x} matches one non-empty
+// segment). Empty segments count, so "/v1/calls/" is not "/v1/calls".
 func matchPath(pattern, path string) bool {
-	ps, xs := splitPath(pattern), splitPath(path)
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(xs) {
 		return false
 	}
 	for i := range ps {
-		if ps[i] != xs[i] && !(len(ps[i]) > 1 && ps[i][0] == '{') {
+		if ps[i] != xs[i] && !(len(ps[i]) > 1 && ps[i][0] == '{' && xs[i] != "") {
 			return false
 		}
 	}
 	return true
-}
-
-func splitPath(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(p); i++ {
-		if i == len(p) || p[i] == '/' {
-			if i > start {
-				out = append(out, p[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
 }
 
 // authenticate verifies the request and applies the app's rate limit.

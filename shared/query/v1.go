@@ -273,7 +273,7 @@ func (h *Handler) v1RecordsByFilter(ctx context.Context, p auth.Params, body []b
 	if page < 1 {
 		return nil, v1Fail(CodeParams, "page starts at 1")
 	}
-	if page*per > V1MaxDepth {
+	if page > V1MaxDepth/per { // page × numberPerPage ≤ V1MaxDepth, without overflowing
 		return nil, v1Fail(CodeParams, "page × numberPerPage must be at most 10000; use GET /v1/calls with a cursor to go deeper")
 	}
 	recs, total, err := h.store.Window(ctx, q, int((page-1)*per), int(per), V1CountBudget)

@@ -238,7 +238,7 @@ func (h *Handler) v4RecordsByFilter(ctx context.Context, p auth.Params, body []b
 	if !ok {
 		page = 1
 	}
-	if page < 1 || page*per > V1MaxDepth {
+	if page < 1 || page > V1MaxDepth/per { // Page × NumberPerPage ≤ V1MaxDepth, without overflowing
 		return nil, v1Fail(V4CodeParams, "Page starts at 1, and Page × NumberPerPage must be at most 10000")
 	}
 	recs, total, err := h.store.Window(ctx, q, int((page-1)*per), int(per), V1CountBudget)

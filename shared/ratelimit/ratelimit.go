@@ -5,6 +5,7 @@ package ratelimit
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -16,16 +17,19 @@ const DefaultRPS = 200
 type Limiter struct {
 	mu    sync.Mutex
 	rps   float64
+	burst int
 	apps  map[uint64]*rate.Limiter
-	limit int // at most this many buckets (ids are authenticated, but stay bounded)
+	limit int              // at most this many buckets (ids are authenticated, but stay bounded)
+	now   func() time.Time // time.Now; the tests step their own clock
 }
 
-// New returns a limiter allowing rps per app (DefaultRPS when ≤ 0).
+// New returns a limiter allowing rps per app (DefaultRPS when ≤ 0), with bursts of
+// twice that (at least one request).
 func New(rps float64) *Limiter {
 	if rps <= 0 {
 		rps = DefaultRPS
 	}
-	return &Limiter{rps: rps, apps: map[uint64]*rate.Limiter{}, limit: 10000}
+	return &Limiter{rps: rps, burst: max(int(2*rps), 1), apps: map[uint64]*rate.Limiter{}, limit: 10000, now: time.Now}
 }
 
 // Allow reports whether app may make a request now.
@@ -36,9 +40,9 @@ func (l *Limiter) Allow(app uint64) bool {
 		if len(l.apps) >= l.limit {
 			l.apps = map[uint64]*rate.Limiter{}
 		}
-		b = rate.NewLimiter(rate.Limit(l.rps), int(2*l.rps)+1)
+		b = rate.NewLimiter(rate.Limit(l.rps), l.burst)
 		l.apps[app] = b
 	}
 	l.mu.Unlock()
-	return b.Allow()
+	return b.AllowN(l.now(), 1)
 }
