@@ -49,6 +49,7 @@ type Server struct {
 	opts     Options
 	ln       net.Listener
 	http     *http.Server
+	admin    *http.Server // the admin socket's (nil when it could not be created)
 	queue    *boltqueue.Queue
 	store    *boltstore.Store
 	consumer *Consumer
@@ -89,11 +90,11 @@ func Start(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	q, err := boltqueue.Open(filepath.Join(opts.DataDir, "queue.db"), opts.Queue)
+	q, err := boltqueue.Open(QueuePath(opts.DataDir), opts.Queue)
 	if err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(filepath.Join(opts.DataDir, "records.db"), boltstore.Options{RetentionDays: opts.Config.RetentionDays})
+	st, err := boltstore.Open(filepath.Join(opts.DataDir, RecordsFile), boltstore.Options{RetentionDays: opts.Config.RetentionDays})
 	if err != nil {
 		_ = q.Close()
 		return nil, err
@@ -107,6 +108,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{opts: opts, ln: ln, queue: q, store: st, done: make(chan error, 1), demo: demo}
 	s.consumer = &Consumer{Queue: q, Handler: persist.New(st, nil, opts.Log, persist.Options{}), Log: opts.Log}
 	s.consumer.Start()
+	s.startAdmin()
 
 	webhook := ingest.New(ingest.ConfigFrom(opts.Config), q, opts.Log)
 	s.query = query.New(st, auth.NewVerifier(opts.Config.SecretKeys, opts.Config.Admins, nil), ratelimit.New(opts.Config.QueryRPS), opts.Log, nil)
@@ -154,8 +156,9 @@ func (s *Server) Done() <-chan error { return s.done }
 // its batches, then closes the queue (committing pending operations) and the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	aerr := s.stopAdmin(ctx)
 	s.consumer.Stop()
-	return errors.Join(err, s.queue.Close(), s.store.Close())
+	return errors.Join(err, aerr, s.queue.Close(), s.store.Close())
 }
 
 // Run starts the server and blocks until ctx is cancelled (SIGTERM), then shuts down.
