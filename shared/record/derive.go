@@ -107,6 +107,9 @@ func Derive(app uint64, callID string, cbs []callback.Callback) Record {
 			break
 		}
 	}
+	if ct == callback.CallTypeUnknown { // no callback says (v4 start/member callbacks carry no type)
+		ct = callback.CallTypeSingle
+	}
 	r.CallType = ct.String()
 	group := ct == callback.CallTypeGroup
 

@@ -77,7 +77,13 @@ func facts(cb *callback.Callback) []fact {
 			}
 		}
 	case callback.CmdV4StartCall:
-		out = append(out, fact{class: classEvent, t: t, media: cb.MediaType.String(), room: cb.RoomID, total: cb.TotalNum})
+		// v4 start callbacks carry no call type; more than one invitee can only be a group
+		// call (a 1:1 call lists exactly its caller and callee).
+		ct := callback.CallTypeUnknown
+		if len(v4.Users) > 2 {
+			ct = callback.CallTypeGroup
+		}
+		out = append(out, fact{class: classEvent, t: t, media: cb.MediaType.String(), room: cb.RoomID, total: cb.TotalNum, callType: ct})
 		for _, u := range v4.Users {
 			f := fact{class: classEvent, t: t, user: u.Account, platform: plat(u.Account)}
 			switch u.Status {
@@ -105,8 +111,8 @@ func facts(cb *callback.Callback) []fact {
 				f.role, f.kind = callback.RoleCallee, kindOf(callback.CmdCalleeReceiveCall)
 			case callback.V4CancelInvite:
 				f.role, f.kind = callback.RoleCallee, kindOf(callback.CmdCalleeCallCanceled)
-			case callback.V4Join:
-				f.kind = kindOf(callback.CmdJoinInGroupCall)
+			case callback.V4Join: // joining a call in progress exists only in group calls
+				f.kind, f.callType = kindOf(callback.CmdJoinInGroupCall), callback.CallTypeGroup
 			case callback.V4Hangup:
 				f.kind = kindHangup
 			case callback.V4Offline:

@@ -153,6 +153,9 @@ func TestRules(t *testing.T) {
 		{"group flag from any callback of the deciding class", []callback.Callback{
 			ev("caller_start_call", "alice", 100), ev("invite_user", "alice", 120, group),
 		}, func(t *testing.T, r record.Record) { eq(t, "callType", r.CallType, "group") }},
+		{"single when no callback says a call type", []callback.Callback{
+			ev("caller_start_call", "alice", 100, func(cb *callback.Callback) { cb.CallType = callback.CallTypeUnknown }),
+		}, func(t *testing.T, r record.Record) { eq(t, "callType", r.CallType, "single") }},
 		{"earliest media and room; status class first", []callback.Callback{
 			ev("caller_start_call", "alice", 100, audio, room("a")), ev("callee_accept_call", "bob", 99, room("b")),
 			st("normal_end", "bob", callee, 300, room("z")),
@@ -294,7 +297,15 @@ func TestV4Rules(t *testing.T) {
 			eq(t, "callees", r.Callees, []string{"bob", "carol"})
 			eq(t, "status", r.Status, "ringing")
 			eq(t, "startCallTs", r.StartCallTs, int64(100))
+			eq(t, "callType", r.CallType, "group") // two invitees: only a group call does that
 		}},
+		{"start with one invitee: single until something says otherwise", []callback.Callback{
+			v4cb(callback.CmdV4StartCall, 100_000, users(calling("alice"), waiting("bob"))),
+		}, func(t *testing.T, r record.Record) { eq(t, "callType", r.CallType, "single") }},
+		{"a Join makes it a group call", []callback.Callback{
+			v4cb(callback.CmdV4StartCall, 100_000, users(calling("alice"), waiting("bob"))),
+			v4cb(callback.CmdV4MemberChanged, 130_000, changed("carol", callback.V4Join)),
+		}, func(t *testing.T, r record.Record) { eq(t, "callType", r.CallType, "group") }},
 		{"member Accept: ongoing, acceptTs", []callback.Callback{
 			v4cb(callback.CmdV4StartCall, 100_000, users(calling("alice"), waiting("bob"))),
 			v4cb(callback.CmdV4MemberChanged, 104_900, changed("bob", callback.V4Accept)),

@@ -181,6 +181,11 @@ func UnmarshalState(b []byte) (*State, error) {
 	if s.Users == nil {
 		s.Users = map[string]*User{}
 	}
+	for id, u := range s.Users {
+		if u == nil { // only a damaged item says this; Record() would dereference it
+			return nil, fmt.Errorf("%w: user %q has no state", ErrBadState, id)
+		}
+	}
 	return s, nil
 }
 
@@ -196,12 +201,13 @@ func (s *State) decide(has func(*Src) bool) *Src {
 	return nil
 }
 
-// callType: the deciding class's reports; group if any says group.
+// callType: the deciding class's reports; group if any says group, else single (also
+// when no callback says: v4 start/member callbacks carry no type).
 func (s *State) callType() callback.CallType {
 	src := s.decide(func(x *Src) bool { return x.Types != 0 })
 	switch {
 	case src == nil:
-		return callback.CallTypeUnknown
+		return callback.CallTypeSingle
 	case src.Types&(1<<callback.CallTypeGroup) != 0:
 		return callback.CallTypeGroup
 	default:

@@ -692,7 +692,10 @@ func (b *builder) v4mirror(callee string) {
 }
 
 // perturbV4 changes a copy of a v4 callback: another time, another action, another
-// result or caller in the end record, another media type.
+// result or caller in the end record, another media type. Like builder.v4 it returns the
+// callback after a Render/Parse round trip: a change the wire cannot carry (the media type
+// of a member change) or one that moves another field with it (a new caller is the end
+// callback's user) must look exactly as the webhook would hand it on.
 func perturbV4(r *rand.Rand, cb callback.Callback) callback.Callback {
 	v := *cb.V4
 	v.Users = append([]callback.V4Member(nil), v.Users...)
@@ -728,5 +731,10 @@ func perturbV4(r *rand.Rand, cb callback.Callback) callback.Callback {
 			cb.MediaType = callback.MediaAudio
 		}
 	}
-	return cb
+	q, body := cb.Render()
+	parsed, err := callback.Parse(q, body)
+	if err != nil {
+		panic("recordtest: perturbed v4 callback does not parse: " + err.Error() + ": " + string(body))
+	}
+	return parsed
 }
