@@ -175,10 +175,11 @@ func parseBody(cb *Callback, body []byte) error {
 	if err != nil {
 		return err
 	}
-	var rb rawBody
-	if err := json.Unmarshal(body, &rb); err != nil {
+	if !json.Valid(body) {
 		return malformed("body is not valid JSON")
 	}
+	var rb rawBody
+	rawFields(body, &rb)
 
 	if cb.CallID, err = idField(rb.CallId, "CallId", true); err != nil {
 		return err

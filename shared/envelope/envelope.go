@@ -51,23 +51,33 @@ func (e *Envelope) Values() url.Values {
 	return q
 }
 
-// Marshal encodes the envelope.
+// Marshal encodes the envelope (the bytes json.Marshal produces).
 func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = Version
+	if b, ok := appendEnvelope(make([]byte, 0, 256+len(e.Body)), e); ok {
+		return b, nil
+	}
 	return json.Marshal(e)
 }
 
 // Unmarshal decodes and sanity-checks a message body.
 func Unmarshal(b []byte) (Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+	e, ok := decodeFast(b)
+	if !ok {
+		e = Envelope{}
+		if err := json.Unmarshal(b, &e); err != nil {
+			return e, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+		}
 	}
+	return e, check(e)
+}
+
+func check(e Envelope) error {
 	if e.V != Version {
-		return e, fmt.Errorf("%w: unsupported version %d", ErrBadEnvelope, e.V)
+		return fmt.Errorf("%w: unsupported version %d", ErrBadEnvelope, e.V)
 	}
 	if len(e.Body) == 0 || e.Query == nil {
-		return e, fmt.Errorf("%w: missing body or query", ErrBadEnvelope)
+		return fmt.Errorf("%w: missing body or query", ErrBadEnvelope)
 	}
-	return e, nil
+	return nil
 }

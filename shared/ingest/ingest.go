@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,8 +96,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rid == "" {
 		rid = reqid.New()
 	}
-	v4 := callback.IsV4Request(r.URL.Query())
-	cb, rej := h.accept(r, rid, start)
+	q := r.URL.Query() // parsed once: it allocates
+	v4 := callback.IsV4Request(q)
+	cb, rej := h.accept(r, q, rid, start)
 	if rej != nil {
 		h.log.LogAttrs(r.Context(), levelFor(rej.status), "callback rejected",
 			slog.String("requestId", rid), slog.Int("status", rej.status), slog.Int("errorCode", rej.code),
@@ -117,19 +119,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // accept runs every check in the order of DESIGN §4 and enqueues the callback.
-func (h *Handler) accept(r *http.Request, rid string, now time.Time) (callback.Callback, *reject) {
+func (h *Handler) accept(r *http.Request, q url.Values, rid string, now time.Time) (callback.Callback, *reject) {
 	var cb callback.Callback
 	if r.Method != http.MethodPost {
 		return cb, &reject{http.StatusMethodNotAllowed, CodeInvalid, "method must be POST"}
 	}
-	q := r.URL.Query()
 
 	appID, err := callback.SDKAppIDFrom(q)
 	if err != nil {
 		return cb, &reject{http.StatusForbidden, CodeInvalid, err.Error()}
 	}
 	if !h.cfg.AppAllowed(appID) {
-		return cb, &reject{http.StatusForbidden, CodeInvalid, "sdkappid: " + strconv.FormatUint(appID, 10) + " is not accepted by this deployment"}
+		param := "sdkappid"
+		if callback.IsV4Request(q) { // name the parameter the caller sent
+			param = "SdkAppid"
+		}
+		return cb, &reject{http.StatusForbidden, CodeInvalid, param + ": " + strconv.FormatUint(appID, 10) + " is not accepted by this deployment"}
 	}
 	if rej := h.checkAuth(r, q.Get("Sign"), q.Get("RequestTime"), now); rej != nil {
 		return cb, rej

@@ -1,0 +1,61 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// AckBody is the webhook's acknowledgement of an accepted v1 callback, byte for byte
+// (DESIGN §4). The harness requires exactly this answer from both servers.
+var AckBody = []byte(`{"ErrorCode":0,"ErrorMessage":"Success"}`)
+
+// BareHandler is the baseline: the cheapest correct-looking webhook, which reads the
+// body and answers the acknowledgement without validating, queueing or logging anything.
+func BareHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(AckBody)
+	})
+}
+
+// ServeBare serves BareHandler on addr (127.0.0.1 only) with the local server's
+// http.Server settings, announces "listening on http://ADDR" on announce, and stops
+// when ctx ends.
+func ServeBare(ctx context.Context, addr string, announce io.Writer) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.1" {
+		return fmt.Errorf("bare server: address %q must be on 127.0.0.1", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           BareHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(announce, "listening on http://%s\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
