@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -119,6 +120,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		bad("CALLKIT_SECRET_KEY", "%v", err)
 	} else {
 		c.SecretKeys = keys
+		switch {
+		case len(c.SDKAppIDs) > 0:
+		case len(keys) > 0: // "appid:key,…" names the apps itself
+			for id := range keys {
+				c.SDKAppIDs = append(c.SDKAppIDs, id)
+			}
+			slices.Sort(c.SDKAppIDs)
+		case strings.TrimSpace(getenv("CALLKIT_SECRET_KEY")) != "":
+			// A key for no app would be dropped silently (the local server would then run
+			// its demo app with the demo key).
+			bad("CALLKIT_SECRET_KEY", `a single key needs CALLKIT_SDKAPPIDS (or write "appid:key")`)
+		}
 	}
 
 	c.Admins = splitList(getenv("CALLKIT_ADMINS"))

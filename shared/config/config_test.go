@@ -188,3 +188,22 @@ func TestRequire(t *testing.T) {
 		t.Errorf("Require() = %v", err)
 	}
 }
+
+// A per-app key list names its apps, so CALLKIT_SDKAPPIDS may be left out; a single key
+// for no app is refused rather than silently ignored.
+func TestSecretKeyWithoutAppIDs(t *testing.T) {
+	c, err := config.FromEnv(env(map[string]string{"CALLKIT_SECRET_KEY": "1400000002:k2,1400000001:k1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.SDKAppIDs, []uint64{1400000001, 1400000002}) || c.SecretKeys[1400000001] != "k1" {
+		t.Errorf("apps %v keys %v", c.SDKAppIDs, len(c.SecretKeys))
+	}
+	_, err = config.FromEnv(env(map[string]string{"CALLKIT_SECRET_KEY": "a-single-key"}))
+	if err == nil || !strings.Contains(err.Error(), "CALLKIT_SECRET_KEY") || !strings.Contains(err.Error(), "CALLKIT_SDKAPPIDS") {
+		t.Errorf("single key without apps: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "a-single-key") {
+		t.Errorf("the error echoes the key: %v", err)
+	}
+}

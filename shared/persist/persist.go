@@ -133,6 +133,7 @@ func (h *Handler) Process(ctx context.Context, msgs []Message) []error {
 			groups = append(groups, g)
 		}
 		g.update.Callbacks = append(g.update.Callbacks, dec[i].inc)
+		g.update.Redelivered = g.update.Redelivered || msgs[i].ReceiveCount > 1
 		g.msgs = append(g.msgs, i)
 	}
 

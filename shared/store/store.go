@@ -39,6 +39,11 @@ type Incoming struct {
 type Update struct {
 	Key       CallKey
 	Callbacks []Incoming
+	// Redelivered: a message of this update was received before. An earlier attempt may
+	// have failed after some of its derived writes (index entries) landed from a state a
+	// concurrent writer has since superseded, so adapters whose writes are not atomic
+	// rewrite them even when the merge changes nothing.
+	Redelivered bool
 }
 
 // Writer merges callbacks into records. It is idempotent: applying the same callbacks

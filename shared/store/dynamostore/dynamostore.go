@@ -104,19 +104,16 @@ type stored struct {
 // Apply merges the updates (see the package comment for the writes it makes).
 func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 	errs := make([]error, len(updates))
-	olds, err := s.readStates(ctx, updates)
-	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
+	olds, unread := s.readStates(ctx, updates)
 	now := s.opts.Now().Unix()
 	merged := make([]store.Merged, len(updates))
 	var puts []types.WriteRequest
 	owner := map[string]int{} // event item key → update index, to map write failures back
 	for i := range updates {
 		u := &updates[i]
+		if errs[i] = unread[pk(u.Key)]; errs[i] != nil {
+			continue // its record could not be read (throttled, corrupt): only this call fails
+		}
 		old := olds[pk(u.Key)]
 		merged[i], errs[i] = store.Merge(u.Key, s.liveBlob(old, now), u.Callbacks)
 		if errs[i] != nil {
@@ -132,6 +129,9 @@ func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 			owner[pk(u.Key)+"\x00"+skEventPref+e.SortKey] = i
 			puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 		}
+		if repair(u, old, &merged[i]) {
+			merged[i].Participants = merged[i].Record.Participants
+		}
 		for _, p := range merged[i].Participants {
 			owner[pk(u.Key)+"\x00"+skUserPref+p.UserID] = i
 			puts = append(puts, participantPut(u.Key, &merged[i].Record, p, now, s.opts.RetentionDays))
@@ -146,7 +146,7 @@ func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, recordWriters)
 	for i := range updates {
-		if errs[i] != nil || !merged[i].Changed {
+		if errs[i] != nil || !(merged[i].Changed || repair(&updates[i], olds[pk(updates[i].Key)], &merged[i])) {
 			continue
 		}
 		wg.Add(1)
@@ -158,6 +158,15 @@ func (s *Store) Apply(ctx context.Context, updates []store.Update) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// repair: a redelivered update whose callbacks are already merged. Its earlier attempt
+// may have given up on a version conflict after its participant entries landed from a
+// superseded state; rewriting all of them from the current state and then the record
+// (unchanged, next version) restores the rule that the last participant writes are
+// followed by a successful record write. Costs nothing on first deliveries.
+func repair(u *store.Update, old *stored, m *store.Merged) bool {
+	return u.Redelivered && old != nil && !m.Changed
 }
 
 // recordWriters bounds the concurrent record writes of one batch.
@@ -172,8 +181,11 @@ func (s *Store) liveBlob(old *stored, now int64) []byte {
 }
 
 // readStates reads the record items of all updates, strongly consistent, ≤100 per call.
-func (s *Store) readStates(ctx context.Context, updates []store.Update) (map[string]*stored, error) {
-	out := make(map[string]*stored, len(updates))
+// Keys it could not read (still unprocessed after the retries — a throttled partition —
+// in a failed request, or holding an item that cannot be decoded) are returned in unread
+// with their error, so that only their calls fail.
+func (s *Store) readStates(ctx context.Context, updates []store.Update) (out map[string]*stored, unread map[string]error) {
+	out = make(map[string]*stored, len(updates))
 	var keys []map[string]types.AttributeValue
 	seen := map[string]bool{}
 	for _, u := range updates {
@@ -193,24 +205,39 @@ func (s *Store) readStates(ctx context.Context, updates []store.Update) (map[str
 					ExpressionAttributeNames: map[string]string{"#t": attrTTL}},
 			}})
 			if err != nil {
-				return nil, unavailable("BatchGetItem", err)
+				// After a first partial answer only throttled keys are left, and DynamoDB
+				// refuses a request none of whose keys it can serve: those calls fail.
+				unread = markUnread(unread, chunk, unavailable("BatchGetItem", err))
+				break
 			}
 			for _, item := range res.Responses[s.opts.Table] {
 				st, err := decodeStored(item)
 				if err != nil {
-					return nil, err
+					unread = markUnread(unread, []map[string]types.AttributeValue{item}, err)
+					continue
 				}
 				out[item[attrPK].(*types.AttributeValueMemberS).Value] = st
 			}
 			chunk = res.UnprocessedKeys[s.opts.Table].Keys
 			if len(chunk) > 0 {
 				if err := backoff(ctx, attempt); err != nil {
-					return nil, unavailable("BatchGetItem unprocessed keys", err)
+					unread = markUnread(unread, chunk, unavailable("BatchGetItem unprocessed keys", err))
+					break
 				}
 			}
 		}
 	}
-	return out, nil
+	return out, unread
+}
+
+func markUnread(unread map[string]error, keys []map[string]types.AttributeValue, err error) map[string]error {
+	if unread == nil {
+		unread = map[string]error{}
+	}
+	for _, k := range keys {
+		unread[attrString(k[attrPK])] = err
+	}
+	return unread
 }
 
 func decodeStored(item map[string]types.AttributeValue) (*stored, error) {
@@ -325,11 +352,13 @@ func (s *Store) writeRecord(ctx context.Context, u *store.Update, old *stored, m
 		}
 		now := s.opts.Now().Unix()
 		m, err = store.Merge(u.Key, s.liveBlob(old, now), u.Callbacks)
-		if err != nil || !m.Changed {
+		if err != nil {
 			return err
 		}
 		// Our earlier participant puts may have landed after the winner's: rewrite them all
-		// from the merged state before trying again.
+		// from the merged state before trying again — also when the winner already merged
+		// our callbacks (!m.Changed): the record is then written unchanged, so that the last
+		// participant writes are always followed by a successful record write.
 		var puts []types.WriteRequest
 		for _, p := range m.Record.Participants {
 			puts = append(puts, participantPut(u.Key, &m.Record, p, now, s.opts.RetentionDays))
