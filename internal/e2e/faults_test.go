@@ -260,6 +260,14 @@ func TestCrashedFunctionRecovers(t *testing.T) {
 	if err := syscall.Kill(q.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// "Idle" means the emulator has seen the process die before the next request comes;
+	// without this wait the request can race the kill and meet the dying process instead.
+	for q.PID() != 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the emulator never noticed the killed query process")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	got := getCall()
 	qAfter := q.Stats()
 	if qAfter.ProcessStarts != qBefore.ProcessStarts+1 || qAfter.ColdStarts != qBefore.ColdStarts+1 {
