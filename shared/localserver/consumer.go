@@ -11,6 +11,10 @@ import (
 	"github.com/callkit-records/callkit-records/shared/queue/boltqueue"
 )
 
+// consumerBatch is how many messages one consumer batch takes (SQS caps Lambda batches
+// at 10; locally, bigger batches share one store commit and merge each call once).
+const consumerBatch = 250
+
 // Consumer feeds the embedded queue to the persist handler, like the SQS event source
 // mapping does in AWS: batches, delete on success, redelivery with backoff on failure,
 // dead-letter bucket after the queue's MaxReceiveCount.
@@ -19,7 +23,7 @@ type Consumer struct {
 	Handler    *persist.Handler
 	Log        *slog.Logger
 	Workers    int           // default 2
-	BatchSize  int           // default 50 (the handler groups by call; SQS uses 10)
+	BatchSize  int           // default consumerBatch
 	Visibility time.Duration // default 60s
 	Timeout    time.Duration // per batch, like the Lambda timeout; default 30s
 
@@ -33,7 +37,7 @@ func (c *Consumer) Start() {
 		c.Workers = 2
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 50
+		c.BatchSize = consumerBatch
 	}
 	if c.Visibility <= 0 {
 		c.Visibility = 60 * time.Second

@@ -106,7 +106,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
 	}
 	s := &Server{opts: opts, ln: ln, queue: q, store: st, done: make(chan error, 1), demo: demo}
-	s.consumer = &Consumer{Queue: q, Handler: persist.New(st, nil, opts.Log, persist.Options{}), Log: opts.Log}
+	// One store commit per received batch: the chunking that lets a Lambda stop before its
+	// deadline only multiplies commits here.
+	s.consumer = &Consumer{Queue: q, Handler: persist.New(st, nil, opts.Log, persist.Options{ChunkCalls: consumerBatch}), Log: opts.Log, BatchSize: consumerBatch}
 	s.consumer.Start()
 	s.startAdmin()
 

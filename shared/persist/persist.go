@@ -195,7 +195,7 @@ func decode(body []byte) (decoded, error) {
 	if cb.SDKAppID != env.SDKAppID || cb.CallID != env.CallID {
 		return decoded{env: env}, fmt.Errorf("%w: envelope says app %d call %q, callback says app %d call %q", ErrPermanent, env.SDKAppID, env.CallID, cb.SDKAppID, cb.CallID)
 	}
-	return decoded{env: env, inc: store.Incoming{Callback: cb, ReceivedAt: env.ReceivedAt, Body: env.Body}}, nil
+	return decoded{env: env, inc: store.Incoming{Callback: cb, ReceivedAt: env.ReceivedAt, Body: env.Body, Query: env.Query}}, nil
 }
 
 // Classify names an error's class for logs and reason records.

@@ -73,37 +73,55 @@ func (e *v1Err) Error() string { return e.msg }
 
 func v1Fail(code int, msg string) *v1Err { return &v1Err{code, msg} }
 
-// v1 wraps a v1 route: authentication, rate limit, body reading, the envelope. HTTP 200
-// always, as Tencent's API does; the outcome is in errorCode.
-func (h *Handler) v1(fn func(ctx context.Context, p auth.Params, body []byte) (any, *v1Err)) http.HandlerFunc {
+// tencentAPI is what differs between the routes of Tencent's two REST generations: the
+// codes and the envelope. Both answer HTTP 200 always; the outcome is in the body.
+type tencentAPI struct {
+	authErr            func(error) *v1Err
+	unreadable, tooBig int // codes for a body that cannot be read / is too large
+	envelope           func(rid string, data any, e *v1Err) any
+}
+
+var v1API = tencentAPI{authErr: v1AuthErr, unreadable: CodeBody, tooBig: CodeParams,
+	envelope: func(rid string, data any, e *v1Err) any {
+		if e != nil {
+			return v1Envelope{ErrorCode: e.code, ErrorMessage: e.msg, RequestID: rid, Data: struct{}{}}
+		}
+		return v1Envelope{ErrorMessage: "Success", RequestID: rid, Data: data}
+	}}
+
+// tencent wraps a Tencent-compatible route: authentication, rate limit, body reading, the
+// envelope.
+func (h *Handler) tencent(api tencentAPI, fn func(ctx context.Context, p auth.Params, body []byte) (any, *v1Err)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rid := reqid.Hex32()
 		r = r.WithContext(context.WithValue(r.Context(), ridKey{}, rid))
 		data, e := func() (any, *v1Err) {
 			p, err := h.authenticate(r)
 			if err != nil {
-				return nil, v1AuthErr(err)
+				return nil, api.authErr(err)
 			}
 			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 			if err != nil {
-				return nil, v1Fail(CodeBody, "request body could not be read")
+				return nil, v1Fail(api.unreadable, "request body could not be read")
 			}
 			if len(body) > MaxBodyBytes {
-				return nil, v1Fail(CodeParams, "request body exceeds 65536 bytes")
+				return nil, v1Fail(api.tooBig, "request body exceeds 65536 bytes")
 			}
 			return fn(r.Context(), p, body)
 		}()
-		env := v1Envelope{ErrorMessage: "Success", RequestID: rid, Data: data}
+		code := 0
 		if e != nil {
-			env.ErrorCode, env.ErrorMessage, env.Data = e.code, e.msg, nil
-			if env.Data == nil {
-				env.Data = struct{}{}
-			}
+			code = e.code
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "query", slog.String("route", r.URL.Path), slog.String("requestId", rid),
-			slog.String("apiRequestId", reqid.From(r.Context())), slog.Int("errorCode", env.ErrorCode))
-		writeJSON(w, http.StatusOK, env)
+			slog.String("apiRequestId", reqid.From(r.Context())), slog.Int("errorCode", code))
+		writeJSON(w, http.StatusOK, api.envelope(rid, data, e))
 	}
+}
+
+// v1 wraps a v1 route (errorCode/errorMessage/requestId/data).
+func (h *Handler) v1(fn func(ctx context.Context, p auth.Params, body []byte) (any, *v1Err)) http.HandlerFunc {
+	return h.tencent(v1API, fn)
 }
 
 func v1AuthErr(err error) *v1Err {

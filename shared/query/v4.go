@@ -3,8 +3,6 @@ package query
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -12,7 +10,6 @@ import (
 	"github.com/callkit-records/callkit-records/shared/auth"
 	"github.com/callkit-records/callkit-records/shared/callback"
 	"github.com/callkit-records/callkit-records/shared/record"
-	"github.com/callkit-records/callkit-records/shared/reqid"
 	"github.com/callkit-records/callkit-records/shared/store"
 )
 
@@ -87,33 +84,17 @@ func v4RequestID(hex32 string) string {
 	return "Id-" + hex32 + "-O-Seq-" + strconv.FormatUint(v4Seq.Add(1), 10)
 }
 
-// v4 wraps a v4 route: authentication, rate limit, body, envelope; HTTP 200 always.
-func (h *Handler) v4(fn func(ctx context.Context, p auth.Params, body []byte) (any, *v1Err)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rid := reqid.Hex32()
-		r = r.WithContext(context.WithValue(r.Context(), ridKey{}, rid))
-		data, e := func() (any, *v1Err) {
-			p, err := h.authenticate(r)
-			if err != nil {
-				return nil, v4AuthErr(err)
-			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-			if err != nil {
-				return nil, v1Fail(V4CodeJSON, "request body could not be read")
-			}
-			if len(body) > MaxBodyBytes {
-				return nil, v1Fail(V4CodeParams, "request body exceeds 65536 bytes")
-			}
-			return fn(r.Context(), p, body)
-		}()
-		env := v4Envelope{ActionStatus: "OK", RequestID: v4RequestID(rid), Response: data}
+var v4API = tencentAPI{authErr: v4AuthErr, unreadable: V4CodeJSON, tooBig: V4CodeParams,
+	envelope: func(rid string, data any, e *v1Err) any {
 		if e != nil {
-			env = v4Envelope{ActionStatus: "FAIL", ErrorInfo: e.msg, ErrorCode: e.code, RequestID: env.RequestID}
+			return v4Envelope{ActionStatus: "FAIL", ErrorInfo: e.msg, ErrorCode: e.code, RequestID: v4RequestID(rid)}
 		}
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "query", slog.String("route", r.URL.Path), slog.String("requestId", rid),
-			slog.String("apiRequestId", reqid.From(r.Context())), slog.Int("errorCode", env.ErrorCode))
-		writeJSON(w, http.StatusOK, env)
-	}
+		return v4Envelope{ActionStatus: "OK", RequestID: v4RequestID(rid), Response: data}
+	}}
+
+// v4 wraps a v4 route (ActionStatus/ErrorInfo/ErrorCode/RequestId/Response).
+func (h *Handler) v4(fn func(ctx context.Context, p auth.Params, body []byte) (any, *v1Err)) http.HandlerFunc {
+	return h.tencent(v4API, fn)
 }
 
 func v4AuthErr(err error) *v1Err {

@@ -14,12 +14,16 @@ type EventItem struct {
 	SortKey string
 	Event   record.Event
 	Body    json.RawMessage
+	Query   map[string]string // as received; nil when the caller did not keep it
 }
 
 // Merged is what an adapter must write after merging an update into a stored state.
 type Merged struct {
-	Blob    []byte // the new encoded state
-	Record  record.Record
+	Blob   []byte // the new encoded state
+	Record record.Record
+	// Old is the record of the state merged into (nil for a new call), so adapters need
+	// not decode the stored state a second time to find the index entries it had.
+	Old     *record.Record
 	Changed bool // the state changed: the record must be written
 	// Participants whose index entries must be (re)written: new or changed role, or
 	// all of them when the record's IndexTs moved.
@@ -42,6 +46,9 @@ func Merge(key CallKey, oldBlob []byte, in []Incoming) (Merged, error) {
 		old = st.Record()
 	}
 	var m Merged
+	if oldBlob != nil {
+		m.Old = &old
+	}
 	seen := make(map[string]bool, len(in))
 	for i := range in {
 		cb := &in[i].Callback
@@ -52,7 +59,7 @@ func Merge(key CallKey, oldBlob []byte, in []Incoming) (Merged, error) {
 			continue
 		}
 		seen[sk] = true
-		m.Events = append(m.Events, EventItem{SortKey: sk, Event: record.EventOf(cb, in[i].ReceivedAt), Body: in[i].Body})
+		m.Events = append(m.Events, EventItem{SortKey: sk, Event: record.EventOf(cb, in[i].ReceivedAt), Body: in[i].Body, Query: in[i].Query})
 		m.EventCallbacks = append(m.EventCallbacks, *cb)
 	}
 	blob, err := st.Marshal()

@@ -33,6 +33,8 @@ type Incoming struct {
 	Callback   callback.Callback
 	ReceivedAt int64           // Unix milliseconds at the webhook
 	Body       json.RawMessage // the callback body as received, kept in the timeline
+	// Query is the callback's query parameters as received (nil: rebuilt from Callback).
+	Query map[string]string
 }
 
 // Update is the callbacks of one call to merge in one go.

@@ -227,26 +227,38 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	ck := callKey(u.Key)
 	states := tx.Bucket(bState)
 	var oldBlob []byte
-	var oldRec *record.Record
+	var oldRec *record.Record // the record whose index entries are replaced
+	var oldTTL int64
 	if v := states.Get(ck); v != nil {
-		r, ttl, err := decodeState(v)
-		if err != nil {
-			return err
+		if len(v) < 8 {
+			return fmt.Errorf("%w: state too short", store.ErrCorrupt)
 		}
-		oldRec, oldBlob = &r, v[8:]
-		if store.Expired(ttl, now) {
-			oldBlob = nil // gone: the call starts afresh
+		oldBlob, oldTTL = v[8:], int64(binary.BigEndian.Uint64(v))
+		if store.Expired(oldTTL, now) {
+			// Gone: the call starts afresh, but the expired record's index entries must go.
+			r, _, err := decodeState(v)
+			if err != nil {
+				return err
+			}
+			oldRec, oldBlob = &r, nil
 		}
 	}
 	m, err := store.Merge(u.Key, oldBlob, u.Callbacks)
 	if err != nil {
 		return err
 	}
+	if oldRec == nil {
+		oldRec = m.Old // Merge decoded the live state already
+	}
 	evts := tx.Bucket(bEvt)
 	ttl := store.TTL(s.opts.RetentionDays, m.Record.LastEventTs, now)
 	for i, e := range m.Events {
-		q, _ := m.EventCallbacks[i].Render()
-		v, err := json.Marshal(storedEvent{Body: e.Body, Query: envelope.QueryMap(q), ReceivedAt: e.Event.ReceivedAt, TTL: ttl})
+		query := e.Query
+		if query == nil {
+			q, _ := m.EventCallbacks[i].Render()
+			query = envelope.QueryMap(q)
+		}
+		v, err := json.Marshal(storedEvent{Body: e.Body, Query: query, ReceivedAt: e.Event.ReceivedAt, TTL: ttl})
 		if err != nil {
 			return err
 		}
@@ -260,28 +272,63 @@ func (s *Store) applyOne(tx *bolt.Tx, u *store.Update, now int64) error {
 	if err := states.Put(ck, append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(m.Blob)), uint64(ttl)), m.Blob...)); err != nil {
 		return err
 	}
+	// Index entries: only those whose key or summary changed are rewritten (most
+	// callbacks of a call change neither, and every rewrite dirties index pages).
 	byApp, byUser := tx.Bucket(bByApp), tx.Bucket(bByUser)
 	byApp.FillPercent = 0.9 // keys arrive roughly in time order: pack pages fuller than the 50 % default
+	var oldIdx callIndex
 	if oldRec != nil {
-		if err := byApp.Delete(appKey(u.Key.App, oldRec.IndexTs, u.Key.CallID)); err != nil {
-			return err
-		}
-		for _, p := range oldRec.Participants {
-			if err := byUser.Delete(userKey(u.Key.App, p.UserID, oldRec.IndexTs, u.Key.CallID)); err != nil {
+		oldIdx = indexOf(u.Key, oldRec, oldTTL)
+	}
+	newIdx := indexOf(u.Key, &m.Record, ttl)
+	if err := syncEntry(byApp, oldIdx.app, newIdx.app); err != nil {
+		return err
+	}
+	for user, old := range oldIdx.users {
+		if _, still := newIdx.users[user]; !still { // participants only grow today; be safe
+			if err := byUser.Delete(old.key); err != nil {
 				return err
 			}
 		}
 	}
-	r := &m.Record
-	if err := byApp.Put(appKey(u.Key.App, r.IndexTs, u.Key.CallID), metaOf(r, ttl, "")); err != nil {
-		return err
-	}
-	for _, p := range r.Participants {
-		if err := byUser.Put(userKey(u.Key.App, p.UserID, r.IndexTs, u.Key.CallID), metaOf(r, ttl, p.Role)); err != nil {
+	for user, cur := range newIdx.users {
+		if err := syncEntry(byUser, oldIdx.users[user], cur); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// indexEntry is one index key and its value; a nil key means no entry.
+type indexEntry struct{ key, val []byte }
+
+// callIndex is every index entry of one record.
+type callIndex struct {
+	app   indexEntry
+	users map[string]indexEntry
+}
+
+func indexOf(k store.CallKey, r *record.Record, ttl int64) callIndex {
+	ci := callIndex{app: indexEntry{appKey(k.App, r.IndexTs, k.CallID), metaOf(r, ttl, "")}, users: make(map[string]indexEntry, len(r.Participants))}
+	for _, p := range r.Participants {
+		ci.users[p.UserID] = indexEntry{userKey(k.App, p.UserID, r.IndexTs, k.CallID), metaOf(r, ttl, p.Role)}
+	}
+	return ci
+}
+
+// syncEntry replaces old with cur in b, writing nothing when they are the same.
+func syncEntry(b *bolt.Bucket, old, cur indexEntry) error {
+	if old.key != nil {
+		if bytes.Equal(old.key, cur.key) && bytes.Equal(old.val, cur.val) {
+			return nil
+		}
+		if !bytes.Equal(old.key, cur.key) {
+			if err := b.Delete(old.key); err != nil {
+				return err
+			}
+		}
+	}
+	return b.Put(cur.key, cur.val)
 }
 
 // storedEvent keeps the callback as received (query parameters and body); the timeline

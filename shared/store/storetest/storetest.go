@@ -231,11 +231,24 @@ func testConcurrent(t *testing.T, newStore Factory) {
 			defer wg.Done()
 			for i := 0; i < len(d); {
 				n := min(1+wr.IntN(10), len(d)-i)
-				for _, err := range s.Apply(context.Background(), Group(d[i:i+n])) {
-					if err != nil {
-						errc <- err
-						return
+				pending := Group(d[i : i+n])
+				// A call that keeps losing the version race fails with ErrConflict, which the
+				// persister reports for redelivery: redeliver it, as the queue would.
+				for attempt := 0; len(pending) > 0; attempt++ {
+					var again []store.Update
+					for j, err := range s.Apply(context.Background(), pending) {
+						switch {
+						case err == nil:
+						case errors.Is(err, store.ErrConflict) && attempt < 20:
+							u := pending[j]
+							u.Redelivered = true
+							again = append(again, u)
+						default:
+							errc <- err
+							return
+						}
 					}
+					pending = again
 				}
 				i += n
 			}
