@@ -116,7 +116,9 @@ func Start(opts Options) (*Server, error) {
 	s.query = query.New(st, auth.NewVerifier(opts.Config.SecretKeys, opts.Config.Admins, nil), ratelimit.New(opts.Config.QueryRPS), opts.Log, nil)
 	mux := http.NewServeMux()
 	mux.Handle(ingest.Route, webhook)
-	mux.Handle(ingest.Route+"/{token}", webhook)
+	// Everything under /callback/ is the webhook's, so a malformed token path gets
+	// Tencent's answer shape (403, path token) rather than the query API's 404.
+	mux.Handle(ingest.Route+"/", webhook)
 	mux.Handle("/", s.query)
 
 	s.http = &http.Server{
