@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/callkit-records/callkit-records/shared/localserver"
 )
 
 // AckBody is the webhook's acknowledgement of an accepted v1 callback, byte for byte
@@ -38,19 +40,15 @@ func ServeBare(ctx context.Context, addr string, announce io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           BareHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
-	}
+	return serveUntil(ctx, ln, localserver.HTTPServer(BareHandler(), slog.Default()), announce, 5*time.Second)
+}
+
+// serveUntil serves srv on ln, announces it, and shuts it down gracefully when ctx ends.
+func serveUntil(ctx context.Context, ln net.Listener, srv *http.Server, announce io.Writer, grace time.Duration) error {
 	fmt.Fprintf(announce, "listening on http://%s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()

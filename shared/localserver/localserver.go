@@ -74,6 +74,21 @@ func WithDemoDefaults(c config.Config) (config.Config, bool) {
 	return c, true
 }
 
+// HTTPServer is the local server's http.Server around h: bounded reads and headers, idle
+// connections kept for Tencent's retries. The benchmark servers use it too, so they differ
+// from the local server only in their handler.
+func HTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // Start opens the data directory, binds the listener and starts serving.
 func Start(opts Options) (*Server, error) {
 	if opts.Addr == "" {
@@ -121,15 +136,7 @@ func Start(opts Options) (*Server, error) {
 	mux.Handle(ingest.Route+"/", webhook)
 	mux.Handle("/", s.query)
 
-	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
-	}
+	s.http = HTTPServer(mux, opts.Log)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
