@@ -225,16 +225,7 @@ func measureQueries(b *testing.B, m *awscost.Measured) []awscost.Query {
 	st := dynamostore.New(ddb, dynamostore.Options{Table: table, Log: log})
 	spec := benchdata.Spec{App: app, Calls: 1200, From: 1794000000, Days: 14, Users: 10} // ~240 calls per user
 	for lo := 0; lo < spec.Calls; lo += 25 {
-		var ups []store.Update
-		for i := lo; i < min(lo+25, spec.Calls); i++ {
-			u := store.Update{Key: store.CallKey{App: spec.App, CallID: benchdata.CallID(i)}}
-			for _, cb := range spec.Callbacks(i) {
-				_, body := cb.Render()
-				u.Callbacks = append(u.Callbacks, store.Incoming{Callback: cb, ReceivedAt: cb.EventTime * 1000, Body: body})
-			}
-			ups = append(ups, u)
-		}
-		for _, err := range st.Apply(ctx, ups) {
+		for _, err := range st.Apply(ctx, spec.Updates(lo, min(lo+25, spec.Calls))) {
 			if err != nil {
 				b.Fatal(err)
 			}

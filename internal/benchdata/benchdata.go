@@ -69,6 +69,20 @@ func (s Spec) Callbacks(i int) []callback.Callback {
 	return []callback.Callback{ev, st}
 }
 
+// Updates are calls lo..hi-1 as store updates, one per call, received at their event time.
+func (s Spec) Updates(lo, hi int) []store.Update {
+	ups := make([]store.Update, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		u := store.Update{Key: store.CallKey{App: s.App, CallID: CallID(i)}}
+		for _, cb := range s.Callbacks(i) {
+			_, body := cb.Render()
+			u.Callbacks = append(u.Callbacks, store.Incoming{Callback: cb, ReceivedAt: cb.EventTime * 1000, Body: body})
+		}
+		ups = append(ups, u)
+	}
+	return ups
+}
+
 // Open returns the dataset at path, building it first when it is missing or was built
 // with other parameters. log receives progress lines.
 func Open(path string, s Spec, log func(string)) (*boltstore.Store, error) {
@@ -94,16 +108,7 @@ func Open(path string, s Spec, log func(string)) (*boltstore.Store, error) {
 	start := time.Now()
 	const batch = 2000
 	for lo := 0; lo < s.Calls; lo += batch {
-		var ups []store.Update
-		for i := lo; i < min(lo+batch, s.Calls); i++ {
-			u := store.Update{Key: store.CallKey{App: s.App, CallID: CallID(i)}}
-			for _, cb := range s.Callbacks(i) {
-				_, body := cb.Render()
-				u.Callbacks = append(u.Callbacks, store.Incoming{Callback: cb, ReceivedAt: cb.EventTime * 1000, Body: body})
-			}
-			ups = append(ups, u)
-		}
-		for _, err := range st.Apply(context.Background(), ups) {
+		for _, err := range st.Apply(context.Background(), s.Updates(lo, min(lo+batch, s.Calls))) {
 			if err != nil {
 				st.Close()
 				return nil, err

@@ -17,7 +17,6 @@ import (
 	"github.com/callkit-records/callkit-records/shared/logging"
 	"github.com/callkit-records/callkit-records/shared/query"
 	"github.com/callkit-records/callkit-records/shared/ratelimit"
-	"github.com/callkit-records/callkit-records/shared/store"
 	"github.com/callkit-records/callkit-records/shared/store/dynamostore"
 )
 
@@ -35,16 +34,7 @@ func TestReadUnitsPerPage(t *testing.T) {
 	st := dynamostore.New(c, dynamostore.Options{Table: table})
 	spec := benchdata.Spec{App: 1400000001, Calls: 2000, From: 1794000000, Days: 14, Users: 40}
 	for lo := 0; lo < spec.Calls; lo += 25 {
-		var ups []store.Update
-		for i := lo; i < min(lo+25, spec.Calls); i++ {
-			u := store.Update{Key: store.CallKey{App: spec.App, CallID: benchdata.CallID(i)}}
-			for _, cb := range spec.Callbacks(i) {
-				_, body := cb.Render()
-				u.Callbacks = append(u.Callbacks, store.Incoming{Callback: cb, ReceivedAt: cb.EventTime * 1000, Body: body})
-			}
-			ups = append(ups, u)
-		}
-		for _, err := range st.Apply(context.Background(), ups) {
+		for _, err := range st.Apply(context.Background(), spec.Updates(lo, min(lo+25, spec.Calls))) {
 			if err != nil {
 				t.Fatal(err)
 			}
